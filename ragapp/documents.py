@@ -1,0 +1,150 @@
+"""The plain data that flows between the stages: documents, passages, hits, answers."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Page:
+    """Text of one page (PDF) or of a whole text file (number None)."""
+
+    number: int | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Document:
+    """A parsed file: where it lives, what it is called, and its text page by page."""
+
+    path: str  # absolute path
+    source: str  # path relative to the folder it was ingested from
+    title: str
+    kind: str  # "pdf", "markdown" or "text"
+    content_hash: str
+    pages: tuple[Page, ...]
+
+    @property
+    def doc_id(self) -> str:
+        """Stable identity of the file in a store: its absolute path."""
+        return document_id(self.path)
+
+
+def document_id(path: str) -> str:
+    return hashlib.sha256(path.encode("utf-8")).hexdigest()[:24]
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A piece of a document small enough to embed, remembering exactly where it came from."""
+
+    id: str
+    doc_id: str
+    text: str
+    source: str
+    path: str
+    title: str
+    page: int | None
+    start: int  # character offset in the page (or file) text
+    end: int
+    content_hash: str
+    index: int  # position of the passage within its document
+
+    def metadata(self) -> dict[str, Any]:
+        """Chroma metadata: scalar values only, no None."""
+        data = {k: v for k, v in asdict(self).items() if k not in ("id", "text") and v is not None}
+        return data
+
+    @classmethod
+    def from_record(cls, passage_id: str, text: str, metadata: dict[str, Any]) -> "Passage":
+        return cls(
+            id=passage_id,
+            doc_id=metadata["doc_id"],
+            text=text,
+            source=metadata["source"],
+            path=metadata["path"],
+            title=metadata.get("title", ""),
+            page=metadata.get("page"),
+            start=int(metadata["start"]),
+            end=int(metadata["end"]),
+            content_hash=metadata["content_hash"],
+            index=int(metadata.get("index", 0)),
+        )
+
+    def location(self) -> str:
+        """How a person finds it: `FILE, page P` (no page for text files)."""
+        return f"{self.source}, page {self.page}" if self.page is not None else self.source
+
+
+def passage_id(doc_id: str, content_hash: str, page: int | None, start: int, text: str) -> str:
+    """Deterministic id, so re-ingesting the same content converges on the same records."""
+    key = f"{doc_id}|{content_hash}|{page}|{start}|{text}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved passage and how close it is to the question (cosine similarity)."""
+
+    passage: Passage
+    score: float
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A passage the answer cites as [n]."""
+
+    n: int
+    source: str
+    page: int | None
+    text: str
+    path: str
+    title: str
+
+    def location(self) -> str:
+        return f"{self.source}, page {self.page}" if self.page is not None else self.source
+
+    def to_json(self) -> dict[str, Any]:
+        return {"n": self.n, "source": self.source, "page": self.page, "text": self.text}
+
+
+@dataclass
+class Timings:
+    """Seconds spent: retrieving, until the first answer token, and in all."""
+
+    retrieval_s: float = 0.0
+    first_token_s: float | None = None
+    total_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "retrieval_s": round(self.retrieval_s, 4),
+            "first_token_s": None if self.first_token_s is None else round(self.first_token_s, 4),
+            "total_s": round(self.total_s, 4),
+        }
+
+
+@dataclass
+class Answer:
+    """What the user sees: the answer text, the passages it cites, and whether it declined."""
+
+    question: str
+    text: str
+    citations: list[Citation]
+    refused: bool
+    timings: Timings = field(default_factory=Timings)
+    hits: list[Hit] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "answer": self.text,
+            "refused": self.refused,
+            "citations": [c.to_json() for c in self.citations],
+            "timings": self.timings.to_json(),
+        }

@@ -1,0 +1,142 @@
+"""The one settings object: defaults, then an optional TOML file, then RAGAPP_* environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "RAGAPP_"
+CONFIG_ENV = "RAGAPP_CONFIG"
+DEFAULT_CONFIG_FILE = "ragapp.toml"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the library, the CLI and the app can be configured with."""
+
+    store_dir: Path = _setting(Path("data/store"), "Folder of the Chroma store and the ingest manifest.")
+    upload_dir: Path = _setting(Path("data/uploads"), "Folder where files uploaded in the app are kept.")
+    collection: str = _setting("default", "Collection used when none is named.")
+    model_path: str = _setting(
+        "",
+        "GGUF chat model file. Empty: the bundled SmolLM2-135M-Instruct Q4_1. "
+        "Any GGUF works; its chat template is read from the file's metadata.",
+    )
+    embed_model: str = _setting(
+        "",
+        "sentence-transformers model folder. Empty: the bundled all-MiniLM-L6-v2. "
+        "Changing it requires re-ingesting with --reset.",
+    )
+    context_size: int = _setting(4096, "Model context window in tokens (prompt + answer).")
+    threads: int = _setting(0, "CPU threads for the model. 0: all cores.")
+    gpu_layers: int = _setting(0, "Model layers offloaded to a GPU (needs a GPU build of llama-cpp-python).")
+    temperature: float = _setting(0.1, "Sampling temperature; low keeps answers close to the passages.")
+    max_answer_tokens: int = _setting(320, "Most tokens the model may generate for one answer.")
+    chunk_size: int = _setting(
+        200, "Passage size in tokens of the embedding model's tokenizer (MiniLM reads at most 256)."
+    )
+    chunk_overlap: int = _setting(30, "Tokens shared by consecutive passages of a document.")
+    top_k: int = _setting(4, "Passages retrieved for each question and shown to the model.")
+    embed_batch_size: int = _setting(32, "Passages embedded per batch during ingest.")
+
+    @classmethod
+    def load(
+        cls,
+        config_file: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> "Settings":
+        """Build settings from defaults, the TOML file, the environment, then explicit overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        path = config_file or env.get(CONFIG_ENV)
+        if path is None and Path(DEFAULT_CONFIG_FILE).is_file():
+            path = DEFAULT_CONFIG_FILE
+        if path is not None:
+            values.update(_read_toml(Path(path)))
+        names = {f.name for f in dataclasses.fields(cls)}
+        for name in names:
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw is not None and raw != "":
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "Settings":
+        """Convert raw values (strings from the environment, TOML values) to typed settings."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(values) - set(fields)
+        if unknown:
+            raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        typed = {name: _convert(name, fields[name].type, value) for name, value in values.items()}
+        settings = cls(**typed)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Reject combinations that cannot work, with a message naming the setting."""
+        positive = ("context_size", "max_answer_tokens", "chunk_size", "top_k", "embed_batch_size")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.chunk_overlap < self.chunk_size:
+            raise SettingsError("chunk_overlap must be at least 0 and smaller than chunk_size")
+        if self.max_answer_tokens >= self.context_size:
+            raise SettingsError("max_answer_tokens must be smaller than context_size")
+        if self.temperature < 0:
+            raise SettingsError("temperature must not be negative")
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with some settings changed."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str]]:
+        """(environment variable, default, description) for every setting: the README table."""
+        rows = []
+        for f in dataclasses.fields(cls):
+            rows.append((ENV_PREFIX + f.name.upper(), str(f.default), f.metadata["help"]))
+        return rows
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise SettingsError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    # Accept both a flat file and one with a [ragapp] table.
+    return dict(data.get("ragapp", data))
+
+
+def _convert(name: str, type_name: Any, value: Any) -> Any:
+    type_name = type_name if isinstance(type_name, str) else type_name.__name__
+    try:
+        if type_name == "Path":
+            return Path(value)
+        if type_name == "int":
+            return int(value)
+        if type_name == "float":
+            return float(value)
+        if type_name == "bool":
+            if isinstance(value, bool):
+                return value
+            return str(value).strip().lower() in {"1", "true", "yes", "on"}
+        return str(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name} must be a {type_name}, got {value!r}") from None
