@@ -1,0 +1,72 @@
+"""Turn texts into vectors. One required method, `embed_batch`; helpers build on it."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Protocol, Sequence
+
+
+class Embedder(Protocol):
+    """What ingest and retrieval need from an embedding model."""
+
+    name: str
+
+    def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
+        """One normalised vector per text."""
+
+    def count_tokens(self, text: str) -> int:
+        """Length of the text in the model's own tokens (sizes passages to its window)."""
+
+
+def embed_one(embedder: Embedder, text: str) -> list[float]:
+    return embedder.embed_batch([text])[0]
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model from a local folder, loaded on first use; thread-safe."""
+
+    def __init__(self, model_dir: Path, batch_size: int = 32) -> None:
+        model_dir = Path(model_dir)
+        # The bundled model sits in a folder called "model": name it after its package instead.
+        self.name = model_dir.parent.name if model_dir.name == "model" else model_dir.name
+        self.model_dir = model_dir
+        self.batch_size = batch_size
+        self._model = None
+        # Neither the model nor its fast tokenizer may be used from two threads at once.
+        self._lock = threading.Lock()
+
+    def _loaded(self):
+        # Importing sentence-transformers takes seconds: a re-run over unchanged files never pays it.
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
+        return self._model
+
+    def load(self) -> None:
+        """Load the model now rather than on the first question."""
+        with self._lock:
+            self._loaded()
+
+    @property
+    def max_tokens(self) -> int:
+        with self._lock:
+            return int(self._loaded().max_seq_length)
+
+    def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        with self._lock:
+            vectors = self._loaded().encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return vectors.tolist()
+
+    def count_tokens(self, text: str) -> int:
+        with self._lock:
+            return len(self._loaded().tokenizer.tokenize(text))

@@ -1,0 +1,27 @@
+"""Build the backends from settings. Heavy imports happen here, on first use, not at import time."""
+
+from __future__ import annotations
+
+from ragapp.embedder import Embedder, SentenceTransformerEmbedder
+from ragapp.generator import Generator, LlamaCppGenerator
+from ragapp.models import resolve_embed_model, resolve_llm
+from ragapp.settings import Settings
+from ragapp.store import Store, open_store
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    return SentenceTransformerEmbedder(resolve_embed_model(settings.embed_model), settings.embed_batch_size)
+
+
+def make_generator(settings: Settings) -> Generator:
+    return LlamaCppGenerator(
+        resolve_llm(settings.model_path),
+        context_size=settings.context_size,
+        threads=settings.threads,
+        gpu_layers=settings.gpu_layers,
+        temperature=settings.temperature,
+    )
+
+
+def make_store(settings: Settings, collection: str, embedder_name: str) -> Store:
+    return open_store(settings.store_dir, collection, embedder_name)
