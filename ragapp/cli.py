@@ -1,0 +1,109 @@
+"""`ragapp ask | documents | settings | bench`: the library from the command line, for scripts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ragapp.ingestion import UsageError
+from ragapp.models import ModelNotFoundError
+from ragapp.settings import Settings, SettingsError
+from ragapp.store import StoreError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ragapp", description="Ask questions of your own documents, locally.")
+    parser.add_argument("--config", type=Path, help="TOML settings file (default: $RAGAPP_CONFIG or ./ragapp.toml)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ask = commands.add_parser("ask", help="answer a question from the stored documents, with sources")
+    ask.add_argument("question")
+    ask.add_argument("--collection", help="collection to search (default: the collection setting)")
+    ask.add_argument("--json", action="store_true", help='print {"answer", "refused", "citations", "timings"}')
+
+    docs = commands.add_parser("documents", help="list the ingested documents of a collection")
+    docs.add_argument("--collection")
+
+    commands.add_parser("settings", help="print the settings in force")
+
+    bench = commands.add_parser("bench", help="measure ingest, retrieval and generation speed on a folder")
+    bench.add_argument("path", type=Path, help="folder of documents to measure with")
+    bench.add_argument("--queries", type=int, default=50, help="retrieval queries to time (default 50)")
+    bench.add_argument("--generations", type=int, default=3, help="generation runs to time (default 3)")
+    bench.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.load(args.config)
+        return COMMANDS[args.command](args, settings)
+    except (SettingsError, StoreError, ModelNotFoundError, UsageError) as exc:
+        print(f"ragapp: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from ragapp.pipeline import Pipeline
+
+    pipeline = Pipeline(settings)
+    if args.json:
+        answer = pipeline.ask(args.question, args.collection)
+        print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
+        return EXIT_OK
+
+    def show(piece: str) -> None:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    answer = pipeline.ask(args.question, args.collection, on_token=show)
+    if answer.timings.first_token_s is None:  # nothing was streamed: the pipeline answered itself
+        sys.stdout.write(answer.text)
+    sys.stdout.write("\n")
+    if answer.citations:
+        print("\nSources:")
+        for citation in answer.citations:
+            print(f"[{citation.n}] {citation.location()}")
+    elif not answer.refused:
+        print("\n(no sources cited)")
+    return EXIT_OK
+
+
+def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
+    from ragapp.pipeline import Pipeline
+
+    records = Pipeline(settings).documents(args.collection)
+    if not records:
+        print("no documents yet: upload some in the app or run ingest")
+    for record in records:
+        pages = f", {record.pages} pages" if record.pages else ""
+        print(f"{record.source}\t{record.passages} passages{pages}")
+    return EXIT_OK
+
+
+def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
+    for name, value in settings.__dict__.items():
+        print(f"{name} = {value}")
+    return EXIT_OK
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from ragapp.bench import run_bench
+
+    if not args.path.is_dir():
+        raise UsageError(f"no such folder: {args.path}")
+    results = run_bench(args.path, settings, queries=args.queries, generations=args.generations, out=sys.stdout)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return EXIT_OK
+
+
+COMMANDS = {"ask": cmd_ask, "documents": cmd_documents, "settings": cmd_settings, "bench": cmd_bench}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

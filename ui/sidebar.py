@@ -1,0 +1,81 @@
+"""The sidebar: upload files into the store, list the documents, delete one."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+import streamlit as st
+
+from ragapp.ingestion import FAILED, SKIPPED, Progress
+from ragapp.loaders import SUPPORTED_SUFFIXES
+from ragapp.pipeline import Pipeline
+
+
+def safe_upload_name(name: str) -> str:
+    """A file name that stays inside the upload folder whatever the browser sent."""
+    base = Path(name.replace("\\", "/")).name
+    stem, suffix = Path(base).stem, Path(base).suffix.lower()
+    stem = re.sub(r"[^A-Za-z0-9._ -]+", "_", stem).strip(" .") or "document"
+    return f"{stem[:80]}{suffix}"
+
+
+def save_uploads(files, upload_dir: Path) -> list[Path]:
+    """Write uploads to a fresh folder each, so equal names never overwrite each other."""
+    saved = []
+    for file in files:
+        folder = upload_dir / uuid.uuid4().hex[:12]
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / safe_upload_name(file.name)
+        path.write_bytes(file.getvalue())
+        saved.append(path)
+    return saved
+
+
+def upload_section(pipeline: Pipeline, collection: str) -> None:
+    st.subheader("Add documents")
+    files = st.file_uploader(
+        "PDF, Markdown or text files",
+        type=sorted(s.lstrip(".") for s in SUPPORTED_SUFFIXES),
+        accept_multiple_files=True,
+        key=f"uploader-{st.session_state.get('upload_round', 0)}",
+    )
+    if not files or not st.button("Ingest", type="primary"):
+        return
+    paths = save_uploads(files, pipeline.settings.upload_dir / collection)
+    bar = st.progress(0.0, text="Reading files…")
+
+    def progress(p: Progress) -> None:
+        eta = f", about {p.eta_s:.0f} s left" if p.eta_s else ""
+        bar.progress(p.files_done / p.files_total, text=f"{p.files_done}/{p.files_total} files, {p.passages} passages{eta}")
+
+    report = pipeline.ingest(paths, collection, on_progress=progress)
+    bar.empty()
+    for outcome in report.outcomes:
+        name = Path(outcome.source).name
+        if outcome.status in (FAILED, SKIPPED):
+            st.error(f"{name}: {outcome.reason}")
+        else:
+            st.success(f"{name}: {outcome.status}, {outcome.passages} passages")
+    # A new uploader key clears the picked files, so they are not ingested twice.
+    st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
+
+
+def documents_section(pipeline: Pipeline, collection: str) -> None:
+    records = pipeline.documents(collection)
+    st.subheader(f"Documents ({len(records)})")
+    if not records:
+        st.info("No documents yet: upload some above, or run `ingest FOLDER`.")
+        return
+    for record in records:
+        left, right = st.columns([5, 1])
+        pages = f" · {record.pages} pages" if record.pages else ""
+        left.markdown(f"**{_escape(Path(record.source).name)}**  \n{record.passages} passages{pages}")
+        if right.button("🗑", key=f"delete-{record.doc_id}", help=f"Delete {record.source}"):
+            pipeline.delete_document(record.doc_id, collection)
+            st.rerun()
+
+
+def _escape(text: str) -> str:
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~])", r"\\\1", text)
