@@ -4,19 +4,41 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
+# llama-cpp-python compiles llama.cpp from source. By default it compiles for the exact CPU it is
+# built on (-march=native), which crashed on prompts of more than one token on a VM whose CPU
+# advertises AVX-512 and AMX. A portable AVX2 build runs on any x86-64 CPU of the last decade.
+# The wheel is cached outside the project, keyed by version and flags, so a new checkout (or CI)
+# on the same machine installs it in seconds.
+LLAMA_CPP_VERSION := 0.3.36
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+else
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+endif
+WHEEL_CACHE := $(HOME)/.cache/ragapp-wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
+
 .PHONY: install dev run test clean-store
 
-# Reinstall whenever pyproject.toml changes; the stamp files keep re-runs instant.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.llama-cpp: | $(BIN)/python
+	@if ! ls $(WHEEL_CACHE)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+		echo "Building llama-cpp-python $(LLAMA_CPP_VERSION) ($(LLAMA_CMAKE_ARGS)); this takes several minutes once"; \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --quiet --no-deps --no-cache-dir \
+			-w $(WHEEL_CACHE) llama-cpp-python==$(LLAMA_CPP_VERSION); \
+	fi
+	$(BIN)/pip install --quiet --no-deps --force-reinstall $(WHEEL_CACHE)/llama_cpp_python-*.whl
+	touch $@
+
+# Reinstall whenever pyproject.toml changes; the stamp files keep re-runs instant.
+$(VENV)/.installed: pyproject.toml $(VENV)/.llama-cpp
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.llama-cpp
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(VENV)/.installed $@
