@@ -13,7 +13,7 @@ from typing import TextIO
 from ragapp.embedder import Embedder
 from ragapp.models import resolve_llm
 from ragapp.pipeline import Pipeline
-from ragapp.prompts import build_messages
+from ragapp.prompts import answer_grammar, build_messages
 from ragapp.retriever import retrieve
 from ragapp.settings import Settings
 
@@ -98,12 +98,15 @@ def _question_from(text: str) -> str:
 
 
 def _bench_generation(pipeline: Pipeline, question: str, runs: int, say) -> dict:
-    from llama_cpp import Llama
+    from llama_cpp import Llama, LlamaGrammar
 
     settings = pipeline.settings
     generator = pipeline.generator
     hits = retrieve(question, pipeline.embedder, pipeline.store(), settings.top_k)
-    messages, _ = build_messages(question, hits, generator.count_tokens, generator.context_size - settings.max_answer_tokens)
+    messages, shown = build_messages(question, hits, generator.count_tokens, generator.context_size - settings.max_answer_tokens)
+    # Both sides get the same prompt and the same answer grammar, so they do the same work.
+    grammar = answer_grammar(len(shown))
+    bare_grammar = LlamaGrammar.from_string(grammar, verbose=False)
     bare = Llama(
         model_path=str(resolve_llm(settings.model_path)),
         n_ctx=settings.context_size,
@@ -114,11 +117,15 @@ def _bench_generation(pipeline: Pipeline, question: str, runs: int, say) -> dict
     )
 
     def ours():
-        return generator.stream(messages, settings.max_answer_tokens)
+        return generator.stream(messages, settings.max_answer_tokens, grammar)
 
     def baseline():
         chunks = bare.create_chat_completion(
-            messages=messages, stream=True, temperature=settings.temperature, max_tokens=settings.max_answer_tokens
+            messages=messages,
+            stream=True,
+            temperature=settings.temperature,
+            max_tokens=settings.max_answer_tokens,
+            grammar=bare_grammar,
         )
         return (c["choices"][0]["delta"].get("content") or "" for c in chunks)
 

@@ -52,6 +52,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from ragapp.pipeline import Pipeline
 
     pipeline = Pipeline(settings)
+    pipeline.warm_up()  # so the timings measure the question, not loading the models
     if args.json:
         answer = pipeline.ask(args.question, args.collection)
         print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))

@@ -16,16 +16,16 @@ class Generator(Protocol):
     name: str
     context_size: int
 
-    def stream(self, messages: Sequence[Message], max_tokens: int) -> Iterator[str]:
-        """Yield the answer piece by piece as the model writes it."""
+    def stream(self, messages: Sequence[Message], max_tokens: int, grammar: str | None = None) -> Iterator[str]:
+        """Yield the answer piece by piece as the model writes it, within the GBNF grammar if given."""
 
     def count_tokens(self, text: str) -> int:
         """Length of the text in the model's own tokens (keeps prompts inside the context)."""
 
 
-def generate(generator: Generator, messages: Sequence[Message], max_tokens: int) -> str:
+def generate(generator: Generator, messages: Sequence[Message], max_tokens: int, grammar: str | None = None) -> str:
     """The whole answer at once."""
-    return "".join(generator.stream(messages, max_tokens))
+    return "".join(generator.stream(messages, max_tokens, grammar))
 
 
 class LlamaCppGenerator:
@@ -55,19 +55,30 @@ class LlamaCppGenerator:
         self.context_size = self._llm.n_ctx()
         # A Llama object holds one KV cache: two concurrent generations would corrupt each other.
         self._lock = threading.Lock()
+        self._grammars: dict[str, object] = {}
 
-    def stream(self, messages: Sequence[Message], max_tokens: int) -> Iterator[str]:
+    def stream(self, messages: Sequence[Message], max_tokens: int, grammar: str | None = None) -> Iterator[str]:
+        compiled = self._grammar(grammar) if grammar else None
         with self._lock:
             chunks = self._llm.create_chat_completion(
                 messages=list(messages),
                 stream=True,
                 temperature=self.temperature,
                 max_tokens=max_tokens,
+                grammar=compiled,
             )
             for chunk in chunks:
                 piece = chunk["choices"][0]["delta"].get("content")
                 if piece:
                     yield piece
+
+    def _grammar(self, text: str):
+        from llama_cpp import LlamaGrammar
+
+        with self._lock:
+            if text not in self._grammars:
+                self._grammars[text] = LlamaGrammar.from_string(text, verbose=False)
+            return self._grammars[text]
 
     def reset_cache(self) -> None:
         """Forget the previous prompt, so the next one is processed in full (fair benchmarks)."""

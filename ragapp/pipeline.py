@@ -13,7 +13,7 @@ from ragapp.documents import Answer, Citation, Timings
 from ragapp.embedder import Embedder
 from ragapp.generator import Generator
 from ragapp.ingestion import IngestReport, Progress, ingest
-from ragapp.prompts import REFUSAL, build_messages, cited_numbers, is_refusal
+from ragapp.prompts import REFUSAL, answer_grammar, build_messages, cited_numbers, is_refusal
 from ragapp.retriever import retrieve
 from ragapp.settings import Settings
 from ragapp.store import DocumentRecord, Store
@@ -113,7 +113,8 @@ class Pipeline:
         budget = generator.context_size - self.settings.max_answer_tokens
         messages, shown = build_messages(question, hits, generator.count_tokens, budget)
         pieces: list[str] = []
-        for piece in generator.stream(messages, self.settings.max_answer_tokens):
+        grammar = answer_grammar(len(shown))
+        for piece in generator.stream(messages, self.settings.max_answer_tokens, grammar):
             if timings.first_token_s is None:
                 timings.first_token_s = time.perf_counter() - started
             pieces.append(piece)

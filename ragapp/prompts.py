@@ -10,9 +10,9 @@ from ragapp.documents import Hit
 REFUSAL = "The documents don't contain this."
 
 SYSTEM = (
-    "You answer questions using only the numbered passages given to you. "
-    "After each sentence, cite the passage it comes from with its number in square brackets, like [1]. "
-    f"If the passages do not answer the question, reply exactly: {REFUSAL}"
+    "Answer the question in one sentence using only the passages. "
+    "Cite the passage number like [1]. "
+    f"If the passages do not say, reply: {REFUSAL}"
 )
 
 # Tokens the chat template adds around each message; a safe over-estimate for common templates.
@@ -20,7 +20,9 @@ TEMPLATE_OVERHEAD_TOKENS = 16
 
 
 def format_passage(n: int, hit: Hit) -> str:
-    return f"[{n}] ({hit.passage.location()})\n{hit.passage.text}"
+    # The file name is left out on purpose: small models answer "the document is in FILE" instead
+    # of answering. The app shows the file and page of each citation itself.
+    return f"[{n}] {hit.passage.text}"
 
 
 def build_messages(
@@ -50,7 +52,29 @@ def build_messages(
 
 
 def _user_message(passages: str, question: str) -> str:
-    return f"Passages:\n\n{passages}\n\nQuestion: {question.strip()}"
+    # The question comes before the passages (so they are read with it in mind) and again after
+    # them (so it is fresh when the answer starts); small models answer far better this way.
+    question = question.strip()
+    return f"Question: {question}\n\nPassages:\n\n{passages}\n\nQuestion: {question}"
+
+
+def answer_grammar(passages: int, max_sentences: int = 2) -> str:
+    """GBNF for llama.cpp: the exact refusal, or sentences that each end citing a shown passage.
+
+    Citations are then always parseable and can only name passages that exist. A sentence ends
+    at its first full stop (a stop between digits, as in 0.23, does not count) and must be
+    followed by its citation.
+    """
+    numbers = " | ".join(f'"{n}"' for n in range(1, passages + 1))
+    more = f'(" " claim){{0,{max_sentences - 1}}}' if max_sentences > 1 else ""
+    return (
+        f'root ::= refusal | answer\n'
+        f'refusal ::= "{REFUSAL}"\n'
+        f"answer ::= claim {more}\n"
+        f'claim ::= [A-Z] char{{1,300}} "." " [" number "]"\n'
+        f'char ::= [^.\\[\\]\\n] | [0-9] "." [0-9]\n'
+        f"number ::= {numbers}\n"
+    )
 
 
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")

@@ -42,13 +42,13 @@ class Settings:
     context_size: int = _setting(4096, "Model context window in tokens (prompt + answer).")
     threads: int = _setting(0, "CPU threads for the model. 0: all cores.")
     gpu_layers: int = _setting(0, "Model layers offloaded to a GPU (needs a GPU build of llama-cpp-python).")
-    temperature: float = _setting(0.1, "Sampling temperature; low keeps answers close to the passages.")
+    temperature: float = _setting(0.0, "Sampling temperature; 0 gives the same answer to the same question.")
     max_answer_tokens: int = _setting(320, "Most tokens the model may generate for one answer.")
     chunk_size: int = _setting(
         200, "Passage size in tokens of the embedding model's tokenizer (MiniLM reads at most 256)."
     )
     chunk_overlap: int = _setting(30, "Tokens shared by consecutive passages of a document.")
-    top_k: int = _setting(4, "Passages retrieved for each question and shown to the model.")
+    top_k: int = _setting(3, "Passages retrieved for each question and shown to the model.")
     embed_batch_size: int = _setting(32, "Passages embedded per batch during ingest.")
 
     @classmethod

@@ -1,0 +1,46 @@
+"""The Streamlit app under AppTest: a question gets an answer and its source."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ROOT
+from streamlit.testing.v1 import AppTest
+
+pytestmark = pytest.mark.integration
+
+APP = str(ROOT / "ui" / "app.py")
+
+
+@pytest.fixture
+def app_store(ingested, monkeypatch):
+    pipeline, _ = ingested
+    monkeypatch.setenv("RAGAPP_STORE_DIR", str(pipeline.settings.store_dir))
+    monkeypatch.setenv("RAGAPP_UPLOAD_DIR", str(pipeline.settings.store_dir.parent / "uploads"))
+    return pipeline
+
+
+def test_question_gets_an_answer_with_its_source(app_store):
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    assert not at.exception
+    assert any("Documents (" in s.value for s in at.sidebar.subheader)
+    at.chat_input[0].set_value("How many days of paid annual leave do full-time employees get?").run()
+    assert not at.exception
+    messages = at.chat_message
+    assert [m.name for m in messages] == ["user", "assistant"]
+    answer = messages[1]
+    assert answer.markdown[0].value.strip()
+    sources = [e.label for e in answer.expander]
+    assert any("handbook/leave-policy.md" in label for label in sources), (answer.markdown[0].value, sources)
+    # The cited passage itself is inside the expander, ready to be checked.
+    assert any("27 days" in md.value for e in answer.expander for md in e.markdown)
+
+
+def test_empty_store_shows_how_to_start(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAGAPP_STORE_DIR", str(tmp_path / "empty"))
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    assert not at.exception
+    assert any("No documents yet" in i.value for i in at.sidebar.info)
+    at.chat_input[0].set_value("Anything?").run()
+    assert "no documents in this collection" in at.chat_message[1].markdown[0].value

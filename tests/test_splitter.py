@@ -1,0 +1,34 @@
+from conftest import SAMPLE
+from fakes import HashEmbedder
+from pdfgen import write_pdf
+
+from ragapp.loaders import load
+from ragapp.splitter import split
+
+
+def test_passages_point_at_their_exact_text():
+    doc = load(SAMPLE / "handbook" / "expenses.md", SAMPLE)
+    counter = HashEmbedder().count_tokens
+    passages = split(doc, counter, chunk_size=40, chunk_overlap=8)
+    assert len(passages) > 3
+    text = doc.pages[0].text
+    for p in passages:
+        assert text[p.start : p.end] == p.text
+        assert counter(p.text) <= 40
+        assert p.source == "handbook/expenses.md" and p.page is None
+    assert [p.index for p in passages] == list(range(len(passages)))
+    assert passages[0].start < passages[-1].start
+
+
+def test_pdf_passages_keep_their_page(tmp_path):
+    pdf = write_pdf(tmp_path / "p.pdf", [["First page words."] * 3, ["Second page words."] * 3])
+    passages = split(load(pdf, tmp_path), HashEmbedder().count_tokens, 200, 0)
+    assert {p.page for p in passages} == {1, 2}
+
+
+def test_ids_are_deterministic_and_unique():
+    doc = load(SAMPLE / "handbook" / "leave-policy.md", SAMPLE)
+    first = split(doc, HashEmbedder().count_tokens, 50, 10)
+    again = split(doc, HashEmbedder().count_tokens, 50, 10)
+    assert [p.id for p in first] == [p.id for p in again]
+    assert len({p.id for p in first}) == len(first)
