@@ -24,22 +24,21 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.llama-cpp: | $(BIN)/python
+	$(BIN)/pip install --quiet torch==2.13.0
 	@if ! ls $(WHEEL_CACHE)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
 		echo "Building llama-cpp-python $(LLAMA_CPP_VERSION) ($(LLAMA_CMAKE_ARGS)); this takes several minutes once"; \
 		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --quiet --no-deps --no-cache-dir \
 			-w $(WHEEL_CACHE) llama-cpp-python==$(LLAMA_CPP_VERSION); \
 	fi
-	$(BIN)/pip install --quiet --no-deps --force-reinstall $(WHEEL_CACHE)/llama_cpp_python-*.whl
+	$(BIN)/pip install --quiet --force-reinstall $(WHEEL_CACHE)/llama_cpp_python-*.whl
 	touch $@
 
 # Reinstall whenever pyproject.toml changes; the stamp files keep re-runs instant.
 $(VENV)/.installed: pyproject.toml $(VENV)/.llama-cpp
-	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.llama-cpp
-	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(VENV)/.installed $@
 

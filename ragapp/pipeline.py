@@ -88,7 +88,15 @@ class Pipeline:
         return self.store(collection).documents()
 
     def delete_document(self, doc_id: str, collection: str | None = None) -> int:
-        return self.store(collection).remove_document(doc_id)
+        """Remove a document's passages; an uploaded file (our own copy) is deleted too."""
+        store = self.store(collection)
+        record = store.record(doc_id)
+        removed = store.remove_document(doc_id)
+        if record is not None:
+            path = Path(record.path)
+            if path.is_relative_to(self.settings.upload_dir.resolve()):
+                path.unlink(missing_ok=True)
+        return removed
 
     # --- ask -----------------------------------------------------------------------------------
 

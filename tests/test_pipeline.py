@@ -66,3 +66,18 @@ def test_json_shape(settings, sample_copy):
     data = pipeline.ask("daily meal allowance").to_json()
     assert set(data) == {"answer", "refused", "citations", "timings"}
     assert set(data["citations"][0]) == {"n", "source", "page", "text"}
+
+
+def test_deleting_an_upload_removes_its_copy_but_never_a_users_file(settings, sample_copy):
+    pipeline = _pipeline(settings, "x [1].")
+    upload = settings.upload_dir.resolve() / "abc" / "notes.txt"
+    upload.parent.mkdir(parents=True)
+    upload.write_text("Uploaded notes about the quarterly offsite in Lisbon.")
+    pipeline.ingest([upload, sample_copy])
+    records = {d.source: d for d in pipeline.documents()}
+    pipeline.delete_document(records["notes.txt"].doc_id)
+    pipeline.delete_document(records["handbook/expenses.md"].doc_id)
+    remaining = {d.source for d in pipeline.documents()}
+    assert "notes.txt" not in remaining and "handbook/expenses.md" not in remaining
+    assert not upload.exists()
+    assert (sample_copy / "handbook" / "expenses.md").exists()

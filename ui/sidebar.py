@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
-import uuid
 from pathlib import Path
 
 import streamlit as st
@@ -11,6 +11,7 @@ import streamlit as st
 from ragapp.ingestion import FAILED, SKIPPED, Progress
 from ragapp.loaders import SUPPORTED_SUFFIXES
 from ragapp.pipeline import Pipeline
+from ui.render import inert
 
 
 def safe_upload_name(name: str) -> str:
@@ -18,17 +19,20 @@ def safe_upload_name(name: str) -> str:
     base = Path(name.replace("\\", "/")).name
     stem, suffix = Path(base).stem, Path(base).suffix.lower()
     stem = re.sub(r"[^A-Za-z0-9._ -]+", "_", stem).strip(" .") or "document"
+    suffix = re.sub(r"[^a-z0-9.]+", "_", suffix)[:12]
     return f"{stem[:80]}{suffix}"
 
 
 def save_uploads(files, upload_dir: Path) -> list[Path]:
-    """Write uploads to a fresh folder each, so equal names never overwrite each other."""
+    """Write each upload to a folder named by its content: equal names never overwrite each
+    other, and uploading the same file again finds it unchanged instead of storing it twice."""
     saved = []
     for file in files:
-        folder = upload_dir / uuid.uuid4().hex[:12]
+        data = file.getvalue()
+        folder = upload_dir / hashlib.sha256(data).hexdigest()[:16]
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / safe_upload_name(file.name)
-        path.write_bytes(file.getvalue())
+        path.write_bytes(data)
         saved.append(path)
     return saved
 
@@ -71,11 +75,7 @@ def documents_section(pipeline: Pipeline, collection: str) -> None:
     for record in records:
         left, right = st.columns([5, 1])
         pages = f" · {record.pages} pages" if record.pages else ""
-        left.markdown(f"**{_escape(Path(record.source).name)}**  \n{record.passages} passages{pages}")
+        left.markdown(f"**{inert(Path(record.source).name)}**  \n{record.passages} passages{pages}")
         if right.button("🗑", key=f"delete-{record.doc_id}", help=f"Delete {record.source}"):
             pipeline.delete_document(record.doc_id, collection)
             st.rerun()
-
-
-def _escape(text: str) -> str:
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~])", r"\\\1", text)
