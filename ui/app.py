@@ -14,7 +14,7 @@ from ragapp.pipeline import Pipeline  # noqa: E402
 from ragapp.settings import Settings  # noqa: E402
 from ui import render, sidebar  # noqa: E402
 
-st.set_page_config(page_title="ragapp: ask your documents", page_icon="📄", layout="wide")
+st.set_page_config(page_title="ragapp: ask your documents", page_icon=":material/description:", layout="wide")
 
 
 @st.cache_resource(show_spinner="Loading the models…")
@@ -31,7 +31,7 @@ def main() -> None:
     collection = settings.collection
 
     with st.sidebar:
-        st.title("📄 ragapp")
+        st.title("ragapp")
         st.caption(f"Collection: {collection}")
         sidebar.upload_section(pipeline, collection)
         sidebar.documents_section(pipeline, collection)
@@ -63,7 +63,7 @@ def main() -> None:
             streamed.append(piece)
             placeholder.markdown(render.inert("".join(streamed)) + " ▌")
 
-        with st.spinner("Searching the documents…"):
+        with st.spinner("Answering from your documents…"):
             answer = pipeline.ask(question, collection, on_token=on_token)
         render.show_answer_text(answer.text, placeholder)
         render.show_sources(answer)

@@ -61,7 +61,7 @@ def upload_section(pipeline: Pipeline, collection: str) -> None:
         if outcome.status in (FAILED, SKIPPED):
             st.error(f"{name}: {outcome.reason}")
         else:
-            st.success(f"{name}: {outcome.status}, {outcome.passages} passages")
+            st.success(f"{name}: {outcome.status}, {_count(outcome.passages, 'passage')}")
     # A new uploader key clears the picked files, so they are not ingested twice.
     st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
 
@@ -74,8 +74,12 @@ def documents_section(pipeline: Pipeline, collection: str) -> None:
         return
     for record in records:
         left, right = st.columns([5, 1])
-        pages = f" · {record.pages} pages" if record.pages else ""
-        left.markdown(f"**{inert(Path(record.source).name)}**  \n{record.passages} passages{pages}")
-        if right.button("🗑", key=f"delete-{record.doc_id}", help=f"Delete {record.source}"):
+        pages = f" · {_count(record.pages, 'page')}" if record.pages else ""
+        left.markdown(f"**{inert(Path(record.source).name)}**  \n{_count(record.passages, 'passage')}{pages}")
+        if right.button("", icon=":material/delete:", key=f"delete-{record.doc_id}", help=f"Delete {record.source}"):
             pipeline.delete_document(record.doc_id, collection)
             st.rerun()
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
