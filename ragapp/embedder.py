@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -40,6 +41,10 @@ class SentenceTransformerEmbedder:
         # Importing sentence-transformers takes seconds: a re-run over unchanged files never pays it.
         if self._model is None:
             from sentence_transformers import SentenceTransformer
+
+            # The splitter measures whole texts before cutting them to size; transformers warns
+            # that such a text is "longer than the maximum sequence length", which is expected.
+            logging.getLogger("transformers.tokenization_utils_base").setLevel(logging.ERROR)
 
             self._model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
         return self._model

@@ -73,3 +73,15 @@ def test_changed_file_loses_its_old_passages(tmp_path, docs_dir, real_embedder, 
     assert len(texts) == 1 and "60 euros" in texts[0]
     hits = store.query(real_embedder.embed_batch(["daily meal allowance when travelling"])[0], 10)
     assert not any("45 euros" in h.passage.text for h in hits), "an old passage of the changed file is still stored"
+
+
+def test_passages_fit_the_embedders_window(ingested, real_embedder):
+    pipeline, _ = ingested
+    store = pipeline.store()
+    sizes = [
+        real_embedder.count_tokens(p.text)
+        for record in store.documents()
+        for p in store.passages_of(record.doc_id)
+    ]
+    assert real_embedder.count_tokens("The daily meal allowance is 45 euros.") == 8  # the daily meal allowance is 45 euros .
+    assert sizes and max(sizes) <= pipeline.settings.chunk_size <= real_embedder.max_tokens - 2
