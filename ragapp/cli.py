@@ -35,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--queries", type=int, default=50, help="retrieval queries to time (default 50)")
     bench.add_argument("--generations", type=int, default=3, help="generation runs to time (default 3)")
     bench.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
+    evaluate = commands.add_parser("eval", help="measure retrieval and answers on a question set")
+    evaluate.add_argument("--qa", type=Path, required=True, help="questions, one JSON object a line")
+    evaluate.add_argument("--docs", type=Path, required=True, help="folder of the documents they are about")
+    evaluate.add_argument("--limit", type=int, help="ask a seeded random sample of this many questions")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    evaluate.add_argument("--retrieval-only", action="store_true", help="skip generation: retrieval keys only")
+    evaluate.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     return parser
 
 
@@ -104,7 +111,23 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"ask": cmd_ask, "documents": cmd_documents, "settings": cmd_settings, "bench": cmd_bench}
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from ragapp.eval import format_table, run_eval
+
+    def progress(done: int, total: int) -> None:
+        print(f"\reval: {done}/{total} questions", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+    results = run_eval(
+        args.qa, args.docs, settings, limit=args.limit, seed=args.seed,
+        retrieval_only=args.retrieval_only, on_question=progress,
+    )
+    print(format_table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return EXIT_OK
+
+
+COMMANDS = {"ask": cmd_ask, "eval": cmd_eval, "documents": cmd_documents, "settings": cmd_settings, "bench": cmd_bench}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -101,14 +101,26 @@ class Citation:
     """A passage the answer cites as [n]."""
 
     n: int
-    source: str
-    page: int | None
-    text: str
-    path: str
-    title: str
+    passage: Passage
+
+    @property
+    def source(self) -> str:
+        return self.passage.source
+
+    @property
+    def page(self) -> int | None:
+        return self.passage.page
+
+    @property
+    def text(self) -> str:
+        return self.passage.text
+
+    @property
+    def title(self) -> str:
+        return self.passage.title
 
     def location(self) -> str:
-        return f"{self.source}, page {self.page}" if self.page is not None else self.source
+        return self.passage.location()
 
     def to_json(self) -> dict[str, Any]:
         return {"n": self.n, "source": self.source, "page": self.page, "text": self.text}

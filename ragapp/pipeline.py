@@ -136,11 +136,7 @@ class Pipeline:
 
 
 def _citations(text: str, shown) -> list[Citation]:
-    cited = []
-    for n in cited_numbers(text):
-        passage = shown[n - 1].passage
-        cited.append(Citation(n, passage.source, passage.page, passage.text, passage.path, passage.title))
-    return sorted(cited, key=lambda c: c.n)
+    return sorted((Citation(n, shown[n - 1].passage) for n in cited_numbers(text)), key=lambda c: c.n)
 
 
 def _drop_unknown_citations(text: str, shown: int) -> str:

@@ -1,3 +1,5 @@
+import re
+
 from fakes import HashEmbedder, ScriptedGenerator
 
 from ragapp.pipeline import NO_DOCUMENTS, Pipeline
@@ -26,8 +28,7 @@ def test_answer_cites_the_passage_it_was_shown(settings, sample_copy):
 def test_pdf_citations_carry_their_page(settings, sample_copy):
     def cite_the_pdf(messages):
         user = messages[-1]["content"]
-        block = next(b for b in user.split("\n\n") if "learning budget of 1,500 euros" in b)
-        n = int(block[1 : block.index("]")])
+        n = re.search(r"\[(\d+)\][^\[]*learning budget of 1,500 euros", user).group(1)
         return f"The learning budget is 1,500 euros [{n}]."
 
     pipeline = _pipeline(settings, cite_the_pdf)

@@ -1,0 +1,205 @@
+"""`ragapp eval`: retrieval and answer quality on a question set over a folder of documents."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ragapp.documents import Answer, Passage
+from ragapp.ingestion import UsageError, discover
+from ragapp.loaders import load
+from ragapp.pipeline import Pipeline
+from ragapp.retriever import retrieve
+from ragapp.settings import Settings
+from ragapp.verify import unsupported_sentences
+
+RETRIEVAL_DEPTH = 10
+
+
+@dataclass(frozen=True)
+class Question:
+    """One line of a question file; only `question` and `doc` are required."""
+
+    question: str
+    doc: str
+    answerable: bool = True
+    answers: tuple[str, ...] = ()
+    paragraph_index: int | None = None
+    id: str = ""
+
+
+def load_questions(path: Path) -> list[Question]:
+    """Read a JSON-lines question file; a bad line is an error naming its number."""
+    questions = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            questions.append(
+                Question(
+                    question=str(data["question"]),
+                    doc=str(data["doc"]),
+                    answerable=bool(data.get("answerable", True)),
+                    answers=tuple(str(a) for a in data.get("answers") or ()),
+                    paragraph_index=data.get("paragraph_index"),
+                    id=str(data.get("id", number)),
+                )
+            )
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise UsageError(f"{path}, line {number}: not a question ({type(exc).__name__}: {exc})") from None
+    return questions
+
+
+def paragraph_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the paragraphs after the title line (blank-line separated)."""
+    body_start = text.find("\n") + 1 if text.startswith("#") else 0
+    spans = []
+    for match in re.finditer(r"\S(?:.*?\S)??(?=\n[ \t]*\n|\s*\Z)", text[body_start:], re.DOTALL):
+        spans.append((body_start + match.start(), body_start + match.end()))
+    return spans
+
+
+_FOLD = re.compile(r"[^\w\s]")
+
+
+def fold(text: str) -> str:
+    """Lower case, punctuation removed, spaces collapsed: how answers are compared."""
+    return " ".join(_FOLD.sub(" ", text.lower()).split())
+
+
+def contains_answer(text: str, answers: tuple[str, ...]) -> bool:
+    folded = f" {fold(text)} "
+    return any(f" {fold(a)} " in folded for a in answers if fold(a))
+
+
+@dataclass
+class _Gold:
+    """Which passages count as gold for each question."""
+
+    spans: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+
+    def is_gold(self, passage: Passage, question: Question) -> bool:
+        if Path(passage.source).name != question.doc and passage.source != question.doc:
+            return False
+        if question.paragraph_index is None:
+            return True
+        spans = self.spans.get(question.doc, [])
+        if not 0 <= question.paragraph_index < len(spans):
+            return False
+        start, end = spans[question.paragraph_index]
+        return passage.start < end and passage.end > start
+
+
+def _store_key(docs_dir: Path, settings: Settings) -> str:
+    """Same documents and chunking give the same key, so an eval store is reused."""
+    digest = hashlib.sha256()
+    for path, _ in discover([docs_dir]):
+        digest.update(str(path).encode() + hashlib.sha256(path.read_bytes()).digest())
+    digest.update(f"{settings.chunk_size}|{settings.chunk_overlap}|{settings.embed_model}".encode())
+    return digest.hexdigest()[:16]
+
+
+def run_eval(
+    qa_path: Path,
+    docs_dir: Path,
+    settings: Settings,
+    limit: int | None = None,
+    seed: int = 0,
+    retrieval_only: bool = False,
+    pipeline: Pipeline | None = None,
+    on_question: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Ingest docs_dir into an eval store, ask the questions, and return the metrics."""
+    if not Path(docs_dir).is_dir():
+        raise UsageError(f"no such folder: {docs_dir}")
+    questions = load_questions(qa_path)
+    if limit is not None and limit < len(questions):
+        questions = random.Random(seed).sample(questions, limit)
+    if not questions:
+        raise UsageError(f"no questions in {qa_path}")
+
+    if pipeline is None:
+        store_dir = Path(tempfile.gettempdir()) / "ragapp-eval" / _store_key(Path(docs_dir), settings)
+        pipeline = Pipeline(settings.replace(store_dir=store_dir))
+    report = pipeline.ingest([Path(docs_dir)])
+    if report.failed:
+        raise UsageError("; ".join(f"{o.source}: {o.reason}" for o in report.failed))
+    store = pipeline.store()
+
+    gold = _Gold()
+    for path, root in discover([Path(docs_dir)]):
+        if path.suffix.lower() in (".md", ".txt", ".markdown"):
+            gold.spans[path.name] = paragraph_spans(load(path, root).pages[0].text)
+
+    passages = [p for record in store.documents() for p in store.passages_of(record.doc_id)]
+    mean_tokens = statistics.fmean(pipeline.embedder.count_tokens(p.text) for p in passages) if passages else 0.0
+
+    results: dict = {"questions": len(questions)}
+    answerable = [q for q in questions if q.answerable]
+    ranks = []
+    for q in answerable:
+        hits = retrieve(q.question, pipeline.embedder, store, RETRIEVAL_DEPTH)
+        ranks.append(next((i for i, h in enumerate(hits, 1) if gold.is_gold(h.passage, q)), None))
+    results["recall_at_1"] = _share(ranks, lambda r: r is not None and r <= 1)
+    results["recall_at_5"] = _share(ranks, lambda r: r is not None and r <= 5)
+    results["mrr_at_10"] = round(statistics.fmean(1 / r if r else 0.0 for r in ranks), 4) if ranks else None
+    results["mean_passage_tokens"] = round(mean_tokens, 1)
+    if retrieval_only:
+        return results
+
+    answers: list[tuple[Question, Answer]] = []
+    for done, q in enumerate(questions, start=1):
+        answers.append((q, pipeline.ask(q.question)))
+        if on_question:
+            on_question(done, len(questions))
+    answered = [(q, a) for q, a in answers if not a.refused]
+    with_answers = [(q, a) for q, a in answers if q.answerable and q.answers]
+    citations = [(q, c) for q, a in answered for c in a.citations]
+    sentences = unsupported = 0
+    for _, a in answered:
+        total, bad = unsupported_sentences(a)
+        sentences += total
+        unsupported += bad
+    latencies = [a.timings.total_s for _, a in answers]
+    results.update(
+        answer_containment=_share(with_answers, lambda qa: not qa[1].refused and contains_answer(qa[1].text, qa[0].answers)),
+        citation_precision=_share(citations, lambda qc: gold.is_gold(qc[1].passage, qc[0])),
+        refusal_rate_unanswerable=_share([a for q, a in answers if not q.answerable], lambda a: a.refused),
+        false_refusal_rate=_share([a for q, a in answers if q.answerable], lambda a: a.refused),
+        unsupported_sentence_rate=round(unsupported / sentences, 4) if sentences else None,
+        latency_p50_s=round(statistics.median(latencies), 3),
+        latency_p95_s=round(sorted(latencies)[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))], 3),
+        model=pipeline.generator.name,
+    )
+    return results
+
+
+def _share(items, predicate) -> float | None:
+    items = list(items)
+    return round(sum(1 for i in items if predicate(i)) / len(items), 4) if items else None
+
+
+KEY_ORDER = (
+    "questions", "recall_at_1", "recall_at_5", "mrr_at_10", "answer_containment", "citation_precision",
+    "refusal_rate_unanswerable", "false_refusal_rate", "unsupported_sentence_rate", "latency_p50_s",
+    "latency_p95_s", "mean_passage_tokens", "model",
+)
+
+
+def format_table(results: dict) -> str:
+    rows = [(k, results[k]) for k in KEY_ORDER if k in results]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {'-' if v is None else v}" for k, v in rows)
