@@ -89,8 +89,8 @@ def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
     if not records:
         print("no documents yet: upload some in the app or run ingest")
     for record in records:
-        pages = f", {record.pages} pages" if record.pages else ""
-        print(f"{record.source}\t{record.passages} passages{pages}")
+        pages = f", {record.pages} page{'s' if record.pages != 1 else ''}" if record.pages else ""
+        print(f"{record.source}\t{record.passages} passage{'s' if record.passages != 1 else ''}{pages}")
     return EXIT_OK
 
 

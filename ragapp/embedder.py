@@ -45,6 +45,10 @@ class SentenceTransformerEmbedder:
             # The splitter measures whole texts before cutting them to size; transformers warns
             # that such a text is "longer than the maximum sequence length", which is expected.
             logging.getLogger("transformers.tokenization_utils_base").setLevel(logging.ERROR)
+            # Nor should every ingest and ask print a progress bar for loading 90 MB of weights.
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
 
             self._model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
         return self._model

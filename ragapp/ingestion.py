@@ -120,6 +120,8 @@ def ingest(
         store.reset()
     report = IngestReport()
     passages_total = 0
+    if on_progress:  # show the bar at once: loading the embedding model can take seconds
+        on_progress(Progress(0, len(files), 0, "", time.perf_counter() - started))
     for done, (path, root) in enumerate(files, start=1):
         outcome = _ingest_file(path, root, store, embedder, chunk_size, chunk_overlap)
         report.outcomes.append(outcome)

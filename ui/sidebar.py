@@ -52,7 +52,7 @@ def upload_section(pipeline: Pipeline, collection: str) -> None:
 
     def progress(p: Progress) -> None:
         eta = f", about {p.eta_s:.0f} s left" if p.eta_s else ""
-        bar.progress(p.files_done / p.files_total, text=f"{p.files_done}/{p.files_total} files, {p.passages} passages{eta}")
+        bar.progress(p.files_done / max(1, p.files_total), text=f"{p.files_done}/{p.files_total} files, {p.passages} passages{eta}")
 
     report = pipeline.ingest(paths, collection, on_progress=progress)
     bar.empty()
