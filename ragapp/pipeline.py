@@ -19,6 +19,10 @@ from ragapp.settings import Settings
 from ragapp.store import DocumentRecord, Store
 
 NO_DOCUMENTS = "There are no documents in this collection yet: upload some or run ingest."
+NO_ROOM = (
+    "Not even one passage fits in the model's context with room for the answer: "
+    "raise RAGAPP_CONTEXT_SIZE or lower RAGAPP_MAX_ANSWER_TOKENS."
+)
 
 
 class Pipeline:
@@ -120,6 +124,9 @@ class Pipeline:
         generator = self.generator
         budget = generator.context_size - self.settings.max_answer_tokens
         messages, shown = build_messages(question, hits, generator.count_tokens, budget)
+        if not shown:
+            timings.total_s = time.perf_counter() - started
+            return Answer(question, NO_ROOM, [], refused=True, timings=timings)
         pieces: list[str] = []
         grammar = answer_grammar(len(shown))
         for piece in generator.stream(messages, self.settings.max_answer_tokens, grammar):

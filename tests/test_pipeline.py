@@ -82,3 +82,12 @@ def test_deleting_an_upload_removes_its_copy_but_never_a_users_file(settings, sa
     assert "notes.txt" not in remaining and "handbook/expenses.md" not in remaining
     assert not upload.exists()
     assert (sample_copy / "handbook" / "expenses.md").exists()
+
+
+def test_a_context_too_small_for_any_passage_says_so_without_calling_the_model(settings, sample_copy):
+    generator = ScriptedGenerator(context_size=40)
+    pipeline = Pipeline(settings.replace(max_answer_tokens=30), embedder=HashEmbedder(), generator=generator)
+    pipeline.ingest([sample_copy])
+    answer = pipeline.ask("How many days of annual leave?")
+    assert answer.refused and "RAGAPP_CONTEXT_SIZE" in answer.text
+    assert generator.calls == []
