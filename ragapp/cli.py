@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from ragapp.documents import DECLINED
 from ragapp.ingestion import UsageError
 from ragapp.models import ModelNotFoundError
 from ragapp.settings import Settings, SettingsError
@@ -23,7 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     ask = commands.add_parser("ask", help="answer a question from the stored documents, with sources")
     ask.add_argument("question")
     ask.add_argument("--collection", help="collection to search (default: the collection setting)")
-    ask.add_argument("--json", action="store_true", help='print {"answer", "refused", "citations", "timings"}')
+    ask.add_argument(
+        "--json", action="store_true",
+        help='print {"answer", "refused", "path", "withheld", "citations", "related", "timings"}',
+    )
 
     docs = commands.add_parser("documents", help="list the ingested documents of a collection")
     docs.add_argument("--collection")
@@ -41,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, help="ask a seeded random sample of this many questions")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
     evaluate.add_argument("--retrieval-only", action="store_true", help="skip generation: retrieval keys only")
+    evaluate.add_argument(
+        "--off-topic", action="store_true",
+        help="hide each question's own document from retrieval: every answer should be declined",
+    )
     evaluate.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     return parser
 
@@ -70,15 +78,18 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.flush()
 
     answer = pipeline.ask(args.question, args.collection, on_token=show)
-    if answer.timings.first_token_s is None:  # nothing was streamed: the pipeline answered itself
+    if answer.path == DECLINED:  # nothing was streamed: the pipeline answered itself
         sys.stdout.write(answer.text)
     sys.stdout.write("\n")
     if answer.citations:
         print("\nSources:")
         for citation in answer.citations:
             print(f"[{citation.n}] {citation.location()}")
-    elif not answer.refused:
-        print("\n(no sources cited)")
+    if answer.related:
+        print("\nRelated passages (not close enough to answer from):")
+        for hit in answer.related:
+            print(f"- {hit.passage.location()}")
+    print(f"\n{answer.how_answered()}")
     return EXIT_OK
 
 
@@ -119,7 +130,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     results = run_eval(
         args.qa, args.docs, settings, limit=args.limit, seed=args.seed,
-        retrieval_only=args.retrieval_only, on_question=progress,
+        retrieval_only=args.retrieval_only, off_topic=args.off_topic, on_question=progress,
     )
     print(format_table(results))
     if args.json:

@@ -142,9 +142,22 @@ class Timings:
         }
 
 
+GENERATED, EXTRACTIVE, DECLINED = "generated", "extractive", "declined"
+PATH_NOTES = {
+    GENERATED: "Written by the model; every sentence checked against the passage it cites.",
+    EXTRACTIVE: "Quoted from the passages: the model's own answer could not be checked against them.",
+    DECLINED: "Declined: nothing in the documents answers this.",
+}
+
+
 @dataclass
 class Answer:
-    """What the user sees: the answer text, the passages it cites, and whether it declined."""
+    """What the user sees: the answer text, the passages it cites, and how it was produced.
+
+    path is GENERATED (the model's sentences, each checked against the passage it cites),
+    EXTRACTIVE (sentences quoted from the passages, when none of the model's could be checked) or
+    DECLINED (the documents don't contain the answer; `related` then holds the closest passages).
+    """
 
     question: str
     text: str
@@ -152,11 +165,31 @@ class Answer:
     refused: bool
     timings: Timings = field(default_factory=Timings)
     hits: list[Hit] = field(default_factory=list)
+    path: str = GENERATED
+    withheld: int = 0  # sentences of the model's answer that no passage supports, not shown
+    related: list[Hit] = field(default_factory=list)
+
+    def how_answered(self) -> str:
+        """One line for the user: which path produced the answer, and what was withheld."""
+        text = PATH_NOTES[self.path]
+        if self.withheld:
+            plural = self.withheld != 1
+            text += (
+                f" {self.withheld} statement{'s' if plural else ''} of the model withheld: "
+                f"no passage supports {'them' if plural else 'it'}."
+            )
+        return text
 
     def to_json(self) -> dict[str, Any]:
         return {
             "answer": self.text,
             "refused": self.refused,
+            "path": self.path,
+            "withheld": self.withheld,
             "citations": [c.to_json() for c in self.citations],
+            "related": [
+                {"source": h.passage.source, "page": h.passage.page, "text": h.passage.text, "score": round(h.score, 4)}
+                for h in self.related
+            ],
             "timings": self.timings.to_json(),
         }

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ragapp.documents import Answer, Passage
+from ragapp.documents import DECLINED, EXTRACTIVE, GENERATED, Answer, Passage
 from ragapp.ingestion import UsageError, discover
 from ragapp.loaders import load
 from ragapp.pipeline import Pipeline
 from ragapp.retriever import retrieve
 from ragapp.settings import Settings
-from ragapp.verify import unsupported_sentences
+from ragapp.verify import content_supported, split_claims
 
 RETRIEVAL_DEPTH = 10
 
@@ -119,6 +119,7 @@ def run_eval(
     limit: int | None = None,
     seed: int = 0,
     retrieval_only: bool = False,
+    off_topic: bool = False,
     pipeline: Pipeline | None = None,
     on_question: Callable[[int, int], None] | None = None,
 ) -> dict:
@@ -160,31 +161,59 @@ def run_eval(
     if retrieval_only:
         return results
 
+    sources = [record.source for record in store.documents()]
     answers: list[tuple[Question, Answer]] = []
     for done, q in enumerate(questions, start=1):
-        answers.append((q, pipeline.ask(q.question)))
+        # Off-topic mode hides the question's own document, as if it had never been ingested.
+        hidden = [s for s in sources if Path(s).name == q.doc or s == q.doc] if off_topic else []
+        answers.append((q, pipeline.ask(q.question, exclude_sources=hidden)))
         if on_question:
             on_question(done, len(questions))
+    if off_topic:
+        results.update(refusal_rate_off_topic=_share(answers, lambda qa: qa[1].refused), **_common(answers, pipeline))
+        return results
+
     answered = [(q, a) for q, a in answers if not a.refused]
     with_answers = [(q, a) for q, a in answers if q.answerable and q.answers]
     citations = [(q, c) for q, a in answered for c in a.citations]
-    sentences = unsupported = 0
+    shown = uncited = unsupported = 0
     for _, a in answered:
-        total, bad = unsupported_sentences(a)
-        sentences += total
-        unsupported += bad
-    latencies = [a.timings.total_s for _, a in answers]
+        passages = {h_n: h.passage.text for h_n, h in enumerate(a.hits, start=1)}
+        for sentence, cited in split_claims(a.text):
+            shown += 1
+            uncited += not cited
+            evidence = " ".join(passages.get(n, "") for n in cited)
+            unsupported += not cited or not content_supported(sentence, evidence)
+    drafted = shown_generated = 0
+    for _, a in answers:
+        drafted += a.withheld
+        if a.path == GENERATED:
+            shown_generated += len(split_claims(a.text))
+    drafted += shown_generated
     results.update(
         answer_containment=_share(with_answers, lambda qa: not qa[1].refused and contains_answer(qa[1].text, qa[0].answers)),
         citation_precision=_share(citations, lambda qc: gold.is_gold(qc[1].passage, qc[0])),
         refusal_rate_unanswerable=_share([a for q, a in answers if not q.answerable], lambda a: a.refused),
         false_refusal_rate=_share([a for q, a in answers if q.answerable], lambda a: a.refused),
-        unsupported_sentence_rate=round(unsupported / sentences, 4) if sentences else None,
+        unsupported_sentence_rate=round(unsupported / shown, 4) if shown else None,
+        uncited_sentences=uncited,
+        withheld_sentence_rate=round((drafted - shown_generated) / drafted, 4) if drafted else None,
+        **_common(answers, pipeline),
+    )
+    return results
+
+
+def _common(answers: list[tuple[Question, Answer]], pipeline: Pipeline) -> dict:
+    """Which path produced the answers, latency and the model: reported in every mode."""
+    latencies = [a.timings.total_s for _, a in answers]
+    return dict(
+        path_generated=_share(answers, lambda qa: qa[1].path == GENERATED),
+        path_extractive=_share(answers, lambda qa: qa[1].path == EXTRACTIVE),
+        path_declined=_share(answers, lambda qa: qa[1].path == DECLINED),
         latency_p50_s=round(statistics.median(latencies), 3),
         latency_p95_s=round(sorted(latencies)[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))], 3),
         model=pipeline.generator.name,
     )
-    return results
 
 
 def _share(items, predicate) -> float | None:
@@ -194,8 +223,9 @@ def _share(items, predicate) -> float | None:
 
 KEY_ORDER = (
     "questions", "recall_at_1", "recall_at_5", "mrr_at_10", "answer_containment", "citation_precision",
-    "refusal_rate_unanswerable", "false_refusal_rate", "unsupported_sentence_rate", "latency_p50_s",
-    "latency_p95_s", "mean_passage_tokens", "model",
+    "refusal_rate_unanswerable", "false_refusal_rate", "refusal_rate_off_topic", "unsupported_sentence_rate",
+    "uncited_sentences", "withheld_sentence_rate", "path_generated", "path_extractive", "path_declined",
+    "latency_p50_s", "latency_p95_s", "mean_passage_tokens", "model",
 )
 
 

@@ -9,14 +9,16 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ragapp import factory
-from ragapp.documents import Answer, Citation, Timings
+from ragapp.documents import DECLINED, EXTRACTIVE, GENERATED, Answer, Citation, Hit, Timings
 from ragapp.embedder import Embedder
 from ragapp.generator import Generator
 from ragapp.ingestion import IngestReport, Progress, ingest
-from ragapp.prompts import REFUSAL, answer_grammar, build_messages, cited_numbers, is_refusal
+from ragapp.extract import extract
+from ragapp.prompts import REFUSAL, answer_grammar, build_messages, is_refusal
 from ragapp.retriever import retrieve
 from ragapp.settings import Settings
 from ragapp.store import DocumentRecord, Store
+from ragapp.verify import Verdict, Verifier
 
 NO_DOCUMENTS = "There are no documents in this collection yet: upload some or run ingest."
 NO_ROOM = (
@@ -109,48 +111,88 @@ class Pipeline:
         question: str,
         collection: str | None = None,
         on_token: Callable[[str], None] | None = None,
+        exclude_sources: Sequence[str] = (),
     ) -> Answer:
-        """Answer from the collection's passages only, citing them; streams through on_token."""
+        """Answer from the collection's passages only, every sentence checked against the one it cites.
+
+        on_token receives the answer as it is shown: each of the model's sentences once it has been
+        checked, or the quoted sentences of an extractive answer. exclude_sources hides documents
+        (by source path) from retrieval, as if they had not been ingested.
+        """
         started = time.perf_counter()
         timings = Timings()
         store = self.store(collection)
-        hits = retrieve(question, self.embedder, store, self.settings.top_k)
+        hits = retrieve(question, self.embedder, store, self.settings.top_k, exclude_sources)
         timings.retrieval_s = time.perf_counter() - started
+
+        def finish(answer: Answer) -> Answer:
+            answer.timings.total_s = time.perf_counter() - started
+            return answer
+
         if not hits:
             text = NO_DOCUMENTS if store.count() == 0 else REFUSAL
-            timings.total_s = time.perf_counter() - started
-            return Answer(question, text, [], refused=True, timings=timings)
+            return finish(Answer(question, text, [], refused=True, timings=timings, path=DECLINED))
+        # The relevance of what was retrieved is that of its best sentence: passages mix topics,
+        # and one sentence that answers the question is what matters.
+        quotes = extract(question, hits, self.embedder)
+        if not quotes or quotes[0].score < self.settings.min_relevance:
+            # Nothing retrieved is about the question: the model is not asked, since it would
+            # answer from whatever it was shown.
+            return finish(_declined(question, timings, related=hits))
 
         generator = self.generator
         budget = generator.context_size - self.settings.max_answer_tokens
         messages, shown = build_messages(question, hits, generator.count_tokens, budget)
         if not shown:
-            timings.total_s = time.perf_counter() - started
-            return Answer(question, NO_ROOM, [], refused=True, timings=timings)
-        pieces: list[str] = []
+            return finish(Answer(question, NO_ROOM, [], refused=True, timings=timings, path=DECLINED))
+
+        verifier = Verifier(self.embedder, [h.passage.text for h in shown], self.settings.min_support)
+        verdicts: list[Verdict] = []
+        draft = ""
+        checked_up_to = 0
+
+        def check(text: str) -> None:
+            for verdict in verifier.verify(text):
+                verdicts.append(verdict)
+                if verdict.supported and on_token:
+                    on_token(("" if sum(v.supported for v in verdicts) == 1 else " ") + verdict.render())
+
         grammar = answer_grammar(len(shown))
         for piece in generator.stream(messages, self.settings.max_answer_tokens, grammar):
             if timings.first_token_s is None:
                 timings.first_token_s = time.perf_counter() - started
-            pieces.append(piece)
+            draft += piece
+            # Check each sentence as soon as its citation is complete, so answers still stream.
+            for match in _CITED_SENTENCE.finditer(draft, checked_up_to):
+                check(match.group())
+                checked_up_to = match.end()
+        rest = draft[checked_up_to:].strip()
+        model_declined = is_refusal(draft)
+        if rest and not model_declined:
+            check(rest)
+
+        supported = [v for v in verdicts if v.supported]
+        withheld = len(verdicts) - len(supported)
+        if supported:
+            text = " ".join(v.render() for v in supported)
+            numbers = sorted({n for v in supported for n in v.cited})
+            citations = [Citation(n, shown[n - 1].passage) for n in numbers]
+            return finish(Answer(question, text, citations, False, timings, shown, GENERATED, withheld))
+        quotes = [q for q in quotes if q.n <= len(shown)]
+        if quotes and not model_declined:
+            # Retrieval found a relevant sentence but the model's answer could not be checked:
+            # quote that sentence instead.
+            text = quotes[0].render()
             if on_token:
-                on_token(piece)
-        text = _drop_unknown_citations("".join(pieces).strip(), len(shown))
-        refused = is_refusal(text)
-        citations = [] if refused else _citations(text, shown)
-        timings.total_s = time.perf_counter() - started
-        return Answer(question, text or REFUSAL, citations, refused=refused, timings=timings, hits=shown)
+                on_token(text)
+            citations = [Citation(quotes[0].n, shown[quotes[0].n - 1].passage)]
+            return finish(Answer(question, text, citations, False, timings, shown, EXTRACTIVE, withheld))
+        return finish(_declined(question, timings, related=shown, hits=shown, withheld=withheld))
 
 
-def _citations(text: str, shown) -> list[Citation]:
-    return sorted((Citation(n, shown[n - 1].passage) for n in cited_numbers(text)), key=lambda c: c.n)
+# A sentence of the model's answer, up to and including its citation marker.
+_CITED_SENTENCE = re.compile(r"[^\[\]]+?\s*\[\d+(?:\s*,\s*\d+)*\]")
 
 
-def _drop_unknown_citations(text: str, shown: int) -> str:
-    """Remove [n] markers that name no passage shown to the model: they would point nowhere."""
-
-    def keep(match: re.Match) -> str:
-        numbers = [n.strip() for n in match.group(1).split(",") if 1 <= int(n) <= shown]
-        return f"[{', '.join(numbers)}]" if numbers else ""
-
-    return re.sub(r"\[(\d+(?:\s*,\s*\d+)*)\]", keep, text)
+def _declined(question: str, timings: Timings, related: list[Hit], hits: list[Hit] = (), withheld: int = 0) -> Answer:
+    return Answer(question, REFUSAL, [], True, timings, list(hits), DECLINED, withheld, related=list(related))

@@ -49,6 +49,18 @@ class Settings:
     )
     chunk_overlap: int = _setting(30, "Tokens shared by consecutive passages of a document.")
     top_k: int = _setting(3, "Passages retrieved for each question and shown to the model.")
+    min_relevance: float = _setting(
+        0.65,
+        "Relevance gate. A retrieved sentence's relevance is its cosine similarity to the question plus "
+        "half the share of the question's key words it holds; when no sentence of the retrieved passages "
+        "reaches this, the answer is declined without calling the model. Calibrated on "
+        "../shared/bench/squad2-dev (see the README).",
+    )
+    min_support: float = _setting(
+        0.6,
+        "Verifier: least cosine similarity between an answer sentence and the passage it cites (or one "
+        "of the passage's sentences); below it the sentence is not shown as fact.",
+    )
     embed_batch_size: int = _setting(32, "Passages embedded per batch during ingest.")
 
     @classmethod
@@ -96,6 +108,8 @@ class Settings:
             raise SettingsError("chunk_overlap must be at least 0 and smaller than chunk_size")
         if self.max_answer_tokens >= self.context_size:
             raise SettingsError("max_answer_tokens must be smaller than context_size")
+        if not -1 <= self.min_support <= 1:
+            raise SettingsError("min_support is a cosine similarity, between -1 and 1")
         if self.temperature < 0:
             raise SettingsError("temperature must not be negative")
 

@@ -1,14 +1,26 @@
-"""Check answer sentences against the passages they cite (content: numbers and key words)."""
+"""Check each sentence of an answer against the passages it cites, by meaning and by content.
+
+A sentence is supported by a passage when both hold:
+- content: every number and every name of the sentence, and most of its other content words,
+  occur in the passage;
+- meaning: its embedding is close to the passage or to one of the passage's sentences.
+A sentence its cited passage does not support is moved to another shown passage that does; a
+sentence no shown passage supports is withheld.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Sequence
 
-from ragapp.documents import Answer
+from ragapp.embedder import Embedder
+from ragapp.splitter import split_sentences
 
 _CLAIM = re.compile(r"\s*(.+?)((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)\.?(?=\s|$)", re.DOTALL)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[a-z]+")
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+")
 STOPWORDS = frozenset(
     """a about above after again against all also am an and any are as at be because been before being
     below between both but by can could did do does doing down during each few for from further had has
@@ -19,6 +31,19 @@ STOPWORDS = frozenset(
     documents per""".split()
 )
 MIN_WORD_SHARE = 0.6
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One sentence of an answer and what the verifier made of it."""
+
+    sentence: str  # without its citation marker
+    cited: tuple[int, ...]  # passage numbers it cites after checking (moved if need be)
+    supported: bool
+    moved: bool = False  # the model cited a passage that does not support it; another one does
+
+    def render(self) -> str:
+        return f"{self.sentence} [{', '.join(map(str, self.cited))}]"
 
 
 def split_claims(text: str) -> list[tuple[str, list[int]]]:
@@ -41,28 +66,90 @@ def _numbers(text: str) -> set[str]:
     return {n.replace(",", "") for n in _NUMBER.findall(text)}
 
 
-def _words(text: str) -> set[str]:
-    return {w.rstrip("s") for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in STOPWORDS}
+def _stem(word: str) -> str:
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
 
 
-def supported(sentence: str, passages: list[str]) -> bool:
-    """Every number of the sentence, and most of its content words, occur in the passages."""
-    evidence = " ".join(passages)
-    if not _numbers(sentence) <= _numbers(evidence):
+def content_words(text: str) -> set[str]:
+    return {_stem(w) for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in STOPWORDS}
+
+
+def _names(text: str) -> set[str]:
+    """Capitalised words that are not at the start of a sentence: names of people, places, things."""
+    return {_stem(n.lower()) for n in _NAME.findall(text.strip())} - STOPWORDS
+
+
+def content_supported(sentence: str, passage: str) -> bool:
+    """Every number and name of the sentence, and most of its content words, occur in the passage."""
+    if not _numbers(sentence) <= _numbers(passage):
         return False
-    words = _words(sentence)
+    if not _names(sentence) <= {_stem(w) for w in _WORD.findall(passage.lower())}:
+        return False
+    evidence = content_words(passage)
+    words = content_words(sentence)
     if not words:
         return bool(_numbers(sentence))
-    return len(words & _words(evidence)) / len(words) >= MIN_WORD_SHARE
+    return len(words & evidence) / len(words) >= MIN_WORD_SHARE
 
 
-def unsupported_sentences(answer: Answer) -> tuple[int, int]:
-    """(sentences, sentences not supported by the passages they cite) of an answer."""
-    shown = [h.passage.text for h in answer.hits]
-    total = bad = 0
-    for sentence, numbers in split_claims(answer.text):
-        total += 1
-        cited = [shown[n - 1] for n in numbers if 1 <= n <= len(shown)]
-        if not cited or not supported(sentence, cited):
-            bad += 1
-    return total, bad
+def _dot(a: Sequence[float], b: Sequence[float]) -> float:
+    return sum(x * y for x, y in zip(a, b))
+
+
+class Verifier:
+    """Checks sentences against a fixed list of passages (the ones shown to the model)."""
+
+    def __init__(self, embedder: Embedder, passages: Sequence[str], min_similarity: float) -> None:
+        self.embedder = embedder
+        self.passages = list(passages)
+        self.min_similarity = min_similarity
+        self._units: list[list[list[float]]] | None = None  # per passage: its vector and its sentences'
+
+    def _passage_units(self) -> list[list[list[float]]]:
+        # Embedded once per answer, on the first sentence to check.
+        if self._units is None:
+            texts, owners = [], []
+            for i, passage in enumerate(self.passages):
+                for unit in [passage, *split_sentences(passage)]:
+                    texts.append(unit)
+                    owners.append(i)
+            vectors = self.embedder.embed_batch(texts)
+            self._units = [[] for _ in self.passages]
+            for owner, vector in zip(owners, vectors):
+                self._units[owner].append(vector)
+        return self._units
+
+    def similarities(self, sentence: str) -> list[float]:
+        """For each passage: how close the sentence is to it or to its closest sentence."""
+        vector = self.embedder.embed_batch([sentence])[0]
+        return [max(_dot(vector, unit) for unit in units) for units in self._passage_units()]
+
+    def check(self, sentence: str, cited: Sequence[int]) -> Verdict:
+        """Keep the cited passages that support the sentence; else move it to one that does."""
+        similarity = self.similarities(sentence)
+
+        def supports(n: int) -> bool:
+            return (
+                1 <= n <= len(self.passages)
+                and similarity[n - 1] >= self.min_similarity
+                and content_supported(sentence, self.passages[n - 1])
+            )
+
+        kept = tuple(n for n in cited if supports(n))
+        if kept:
+            return Verdict(sentence, kept, supported=True)
+        others = sorted(range(1, len(self.passages) + 1), key=lambda n: -similarity[n - 1])
+        for n in others:
+            if n not in cited and supports(n):
+                return Verdict(sentence, (n,), supported=True, moved=True)
+        return Verdict(sentence, tuple(cited), supported=False)
+
+    def verify(self, text: str) -> list[Verdict]:
+        """A verdict for every sentence of an answer; a sentence without a citation is unsupported."""
+        verdicts = []
+        for sentence, cited in split_claims(text):
+            if not cited:
+                verdicts.append(Verdict(sentence, (), supported=False))
+            else:
+                verdicts.append(self.check(sentence, cited))
+        return verdicts

@@ -46,6 +46,7 @@ def main() -> None:
             else:
                 answer = turn["answer"]
                 render.show_answer_text(answer.text)
+                render.show_path(answer)
                 render.show_sources(answer)
                 render.show_timings(answer)
 
@@ -63,9 +64,11 @@ def main() -> None:
             streamed.append(piece)
             placeholder.markdown(render.inert("".join(streamed)) + " ▌")
 
-        with st.spinner("Answering from your documents…"):
+        # Each sentence appears once it has been checked against the passage it cites.
+        with st.spinner("Answering from your documents and checking every sentence…"):
             answer = pipeline.ask(question, collection, on_token=on_token)
         render.show_answer_text(answer.text, placeholder)
+        render.show_path(answer)
         render.show_sources(answer)
         render.show_timings(answer)
     history.append({"role": "assistant", "answer": answer})

@@ -6,7 +6,7 @@ import re
 
 import streamlit as st
 
-from ragapp.documents import Answer
+from ragapp.documents import DECLINED, EXTRACTIVE, GENERATED, Answer
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~=:])")
 
@@ -21,18 +21,28 @@ def show_answer_text(text: str, placeholder=None) -> None:
     (placeholder or st).markdown(inert(text))
 
 
+PATH_ICONS = {GENERATED: ":material/verified:", EXTRACTIVE: ":material/format_quote:", DECLINED: ":material/block:"}
+
+
+def show_path(answer: Answer) -> None:
+    """How the answer was produced (generated, quoted or declined) and what was withheld."""
+    st.caption(f"{PATH_ICONS[answer.path]} {answer.how_answered()}")
+
+
 def show_sources(answer: Answer) -> None:
-    """Under an answer: each cited source with its page, the passage in an expander."""
-    if answer.refused:
-        return
-    if not answer.citations:
-        st.caption("No sources cited: treat this answer with care.")
-        return
-    st.caption("Sources")
-    for citation in answer.citations:
-        with st.expander(f"[{citation.n}] {citation.location()}"):
-            st.caption(citation.title)
-            st.markdown(inert(citation.text))
+    """Under an answer: each cited source with its page, the passage in an expander; for a
+    declined answer, the closest passages as "related"."""
+    if answer.citations:
+        st.caption("Sources")
+        for citation in answer.citations:
+            with st.expander(f"[{citation.n}] {citation.location()}"):
+                st.caption(citation.title)
+                st.markdown(inert(citation.text))
+    if answer.related:
+        st.caption("Related passages (not close enough to answer from)")
+        for hit in answer.related:
+            with st.expander(hit.passage.location()):
+                st.markdown(inert(hit.passage.text))
 
 
 def show_timings(answer: Answer) -> None:

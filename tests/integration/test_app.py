@@ -32,6 +32,8 @@ def test_question_gets_an_answer_with_its_source(app_store):
     assert answer.markdown[0].value.strip()
     sources = [e.label for e in answer.expander]
     assert any("handbook/leave-policy.md" in label for label in sources), (answer.markdown[0].value, sources)
+    # Under the answer: how it was produced.
+    assert any("Written by the model" in c.value or "Quoted from the passages" in c.value for c in answer.caption)
     # The cited passage itself is inside the expander, ready to be checked.
     assert any("27 days" in md.value for e in answer.expander for md in e.markdown)
 

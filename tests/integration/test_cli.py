@@ -60,8 +60,18 @@ def test_ask_prints_answer_then_sources(cli_store):
     answer, _, sources = result.stdout.partition("\nSources:\n")
     assert answer.strip()
     lines = [line for line in sources.splitlines() if line.strip()]
-    assert lines and all(line.startswith("[") for line in lines)
+    assert len(lines) > 1 and all(line.startswith("[") for line in lines[:-1])
     assert any("handbook/leave-policy.md" in line for line in lines)
+    # The last line says how the answer was produced.
+    assert lines[-1].startswith(("Written by the model", "Quoted from the passages")), lines[-1]
+
+
+def test_ask_off_topic_is_declined_with_related_passages(cli_store):
+    store, _, _ = cli_store
+    result = run_cli(["ragapp", "ask", "Who won the 2022 football World Cup?"], store)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("The documents don't contain this.")
+    assert "Related passages" in result.stdout and "Declined" in result.stdout
 
 
 def test_ask_json_parses(cli_store):
@@ -69,8 +79,8 @@ def test_ask_json_parses(cli_store):
     result = run_cli(["ragapp", "ask", "How much is the learning budget per year?", "--json"], store)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"answer", "refused", "citations", "timings"}
-    assert data["answer"] and not data["refused"]
+    assert set(data) == {"answer", "refused", "path", "withheld", "citations", "related", "timings"}
+    assert data["answer"] and not data["refused"] and data["path"] in ("generated", "extractive")
     assert any(c["source"] == "benefits-guide.pdf" and c["page"] == 3 for c in data["citations"])
     assert data["timings"]["total_s"] > 0
 

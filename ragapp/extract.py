@@ -1,0 +1,52 @@
+"""The extractive answer: the passage sentences that best answer a question, quoted as they are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from ragapp.documents import Hit
+from ragapp.embedder import Embedder
+from ragapp.splitter import split_sentences
+from ragapp.verify import content_words
+
+# A sentence's score: its similarity to the question plus this weight times the share of the
+# question's content words it holds. On ../shared/bench/squad2-dev the best-scoring sentence of the
+# top 3 passages holds the answer for 0.59 of answerable questions by similarity alone, 0.67 with
+# the words added (weights 0.25 to 1.5 all give 0.66 to 0.67).
+WORD_WEIGHT = 0.5
+MIN_WORDS = 4
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A sentence of the n-th shown passage, and how well it answers the question."""
+
+    sentence: str
+    n: int
+    score: float
+
+    def render(self) -> str:
+        return f"\u201c{self.sentence}\u201d [{self.n}]"
+
+
+def extract(question: str, hits: Sequence[Hit], embedder: Embedder, max_sentences: int = 1) -> list[Quote]:
+    """The best-scoring sentences of the hits, best first (at most max_sentences)."""
+    candidates = [
+        (n, sentence)
+        for n, hit in enumerate(hits, start=1)
+        for sentence in split_sentences(hit.passage.text)
+        if len(sentence.split()) >= MIN_WORDS and not sentence.startswith("#")
+    ]
+    if not candidates:
+        return []
+    vectors = embedder.embed_batch([question] + [sentence for _, sentence in candidates])
+    question_vector, sentence_vectors = vectors[0], vectors[1:]
+    asked = content_words(question)
+    quotes = []
+    for (n, sentence), vector in zip(candidates, sentence_vectors):
+        similarity = sum(x * y for x, y in zip(question_vector, vector))
+        overlap = len(asked & content_words(sentence)) / len(asked) if asked else 0.0
+        quotes.append(Quote(sentence, n, similarity + WORD_WEIGHT * overlap))
+    quotes.sort(key=lambda q: -q.score)
+    return quotes[:max_sentences]
