@@ -166,7 +166,7 @@ class Answer:
     timings: Timings = field(default_factory=Timings)
     hits: list[Hit] = field(default_factory=list)
     path: str = GENERATED
-    withheld: int = 0  # sentences of the model's answer that no passage supports, not shown
+    withheld: int = 0  # sentences of the model's answer not shown: unsupported, or beside the question
     related: list[Hit] = field(default_factory=list)
 
     def how_answered(self) -> str:
@@ -176,7 +176,7 @@ class Answer:
             plural = self.withheld != 1
             text += (
                 f" {self.withheld} statement{'s' if plural else ''} of the model withheld: "
-                f"no passage supports {'them' if plural else 'it'}."
+                "not backed by the passages, or beside the question."
             )
         return text
 

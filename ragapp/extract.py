@@ -30,23 +30,29 @@ class Quote:
         return f"\u201c{self.sentence}\u201d [{self.n}]"
 
 
+def relevance(question: str, sentences: Sequence[str], embedder: Embedder) -> list[float]:
+    """How well each sentence answers the question: similarity plus WORD_WEIGHT x key-word share."""
+    if not sentences:
+        return []
+    vectors = embedder.embed_batch([question, *sentences])
+    question_vector, asked = vectors[0], content_words(question)
+    scores = []
+    for sentence, vector in zip(sentences, vectors[1:]):
+        similarity = sum(x * y for x, y in zip(question_vector, vector))
+        overlap = len(asked & content_words(sentence)) / len(asked) if asked else 0.0
+        scores.append(similarity + WORD_WEIGHT * overlap)
+    return scores
+
+
 def extract(question: str, hits: Sequence[Hit], embedder: Embedder, max_sentences: int = 1) -> list[Quote]:
-    """The best-scoring sentences of the hits, best first (at most max_sentences)."""
+    """The sentences of the hits that best answer the question, best first (at most max_sentences)."""
     candidates = [
         (n, sentence)
         for n, hit in enumerate(hits, start=1)
         for sentence in split_sentences(hit.passage.text)
         if len(sentence.split()) >= MIN_WORDS and not sentence.startswith("#")
     ]
-    if not candidates:
-        return []
-    vectors = embedder.embed_batch([question] + [sentence for _, sentence in candidates])
-    question_vector, sentence_vectors = vectors[0], vectors[1:]
-    asked = content_words(question)
-    quotes = []
-    for (n, sentence), vector in zip(candidates, sentence_vectors):
-        similarity = sum(x * y for x, y in zip(question_vector, vector))
-        overlap = len(asked & content_words(sentence)) / len(asked) if asked else 0.0
-        quotes.append(Quote(sentence, n, similarity + WORD_WEIGHT * overlap))
+    scores = relevance(question, [sentence for _, sentence in candidates], embedder)
+    quotes = [Quote(sentence, n, score) for (n, sentence), score in zip(candidates, scores)]
     quotes.sort(key=lambda q: -q.score)
     return quotes[:max_sentences]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -13,12 +14,17 @@ from ragapp.documents import DECLINED, EXTRACTIVE, GENERATED, Answer, Citation, 
 from ragapp.embedder import Embedder
 from ragapp.generator import Generator
 from ragapp.ingestion import IngestReport, Progress, ingest
-from ragapp.extract import extract
+from ragapp.extract import extract, relevance
 from ragapp.prompts import REFUSAL, answer_grammar, build_messages, is_refusal
 from ragapp.retriever import retrieve
 from ragapp.settings import Settings
 from ragapp.store import DocumentRecord, Store
 from ragapp.verify import Verdict, Verifier
+
+# How much less relevant to the question (see extract.relevance) than the best retrieved sentence a
+# checked sentence of the model may be and still be shown. Tuned on ../shared/bench/squad2-dev: the
+# bundled model often restates a passage sentence that is beside the question.
+ON_QUESTION_MARGIN = 0.1
 
 NO_DOCUMENTS = "There are no documents in this collection yet: upload some or run ingest."
 NO_ROOM = (
@@ -151,8 +157,14 @@ class Pipeline:
         draft = ""
         checked_up_to = 0
 
+        best_relevance = quotes[0].score
+
         def check(text: str) -> None:
             for verdict in verifier.verify(text):
+                # A sentence the passages back but that answers the question far worse than the
+                # best retrieved sentence does is beside the point: withheld too.
+                if verdict.supported and relevance(question, [verdict.sentence], self.embedder)[0] < best_relevance - ON_QUESTION_MARGIN:
+                    verdict = dataclasses.replace(verdict, supported=False)
                 verdicts.append(verdict)
                 if verdict.supported and on_token:
                     on_token(("" if sum(v.supported for v in verdicts) == 1 else " ") + verdict.render())

@@ -57,7 +57,7 @@ class Settings:
         "../shared/bench/squad2-dev (see the README).",
     )
     min_support: float = _setting(
-        0.6,
+        0.7,
         "Verifier: least cosine similarity between an answer sentence and the passage it cites (or one "
         "of the passage's sentences); below it the sentence is not shown as fact.",
     )
