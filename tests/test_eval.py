@@ -69,5 +69,16 @@ def test_full_eval_measures_answers(tmp_path):
     assert results["refusal_rate_unanswerable"] == 1.0 and results["false_refusal_rate"] == 0.0
     assert results["citation_precision"] == 1.0
     assert results["unsupported_sentence_rate"] == 0.0
-    assert results["model"] == "scripted"
+    assert results["model"] == "scripted" and results["uncited_sentences"] == 0
+    # The two answerable questions are answered (by the model or by a quote), the other declined.
+    assert results["path_generated"] + results["path_extractive"] == pytest.approx(2 / 3, abs=1e-3) and results["path_declined"] == 0.3333
     assert "citation_precision" in format_table(results)
+
+
+def test_off_topic_mode_hides_each_questions_document(tmp_path):
+    qa, docs, pipeline = _setup(tmp_path, "Widgets are made in Leeds. [1]")
+    results = run_eval(qa, docs, pipeline.settings, off_topic=True, pipeline=pipeline)
+    # Only the weather in Oslo is left to retrieve: every question is declined, the model never asked.
+    assert results["refusal_rate_off_topic"] == 1.0 and results["path_declined"] == 1.0
+    assert pipeline.generator.calls == []
+    assert "answer_containment" not in results
