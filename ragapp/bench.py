@@ -77,7 +77,7 @@ def run_bench(path: Path, settings: Settings, queries: int = 50, generations: in
         latencies = []
         for question in questions:
             started = time.perf_counter()
-            retrieve(question, embedder, store, settings.top_k)
+            retrieve(question, embedder, store, settings.top_k, mode=settings.retrieval)
             latencies.append((time.perf_counter() - started) * 1000)
         results["retrieval"] = {
             "queries": len(latencies),
@@ -102,7 +102,7 @@ def _bench_generation(pipeline: Pipeline, question: str, runs: int, say) -> dict
 
     settings = pipeline.settings
     generator = pipeline.generator
-    hits = retrieve(question, pipeline.embedder, pipeline.store(), settings.top_k)
+    hits = retrieve(question, pipeline.embedder, pipeline.store(), settings.top_k, mode=settings.retrieval)
     messages, shown = build_messages(question, hits, generator.count_tokens, generator.context_size - settings.max_answer_tokens)
     # Both sides get the same prompt and the same answer grammar, so they do the same work.
     grammar = answer_grammar(len(shown))

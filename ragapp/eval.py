@@ -152,7 +152,7 @@ def run_eval(
     answerable = [q for q in questions if q.answerable]
     ranks = []
     for q in answerable:
-        hits = retrieve(q.question, pipeline.embedder, store, RETRIEVAL_DEPTH)
+        hits = retrieve(q.question, pipeline.embedder, store, RETRIEVAL_DEPTH, mode=settings.retrieval)
         ranks.append(next((i for i, h in enumerate(hits, 1) if gold.is_gold(h.passage, q)), None))
     results["recall_at_1"] = _share(ranks, lambda r: r is not None and r <= 1)
     results["recall_at_5"] = _share(ranks, lambda r: r is not None and r <= 5)

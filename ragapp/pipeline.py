@@ -14,12 +14,12 @@ from ragapp.documents import DECLINED, EXTRACTIVE, GENERATED, Answer, Citation, 
 from ragapp.embedder import Embedder
 from ragapp.generator import Generator
 from ragapp.ingestion import IngestReport, Progress, ingest
-from ragapp.extract import extract, relevance
+from ragapp.extract import extract, rank_bonus, relevance
 from ragapp.prompts import REFUSAL, answer_grammar, build_messages, is_refusal
 from ragapp.retriever import retrieve
 from ragapp.settings import Settings
 from ragapp.store import DocumentRecord, Store
-from ragapp.verify import Verdict, Verifier
+from ragapp.verify import Verdict, Verifier, content_words
 
 # How much less relevant to the question (see extract.relevance) than the best retrieved sentence a
 # checked sentence of the model may be and still be shown. Tuned on ../shared/bench/squad2-dev: the
@@ -128,7 +128,7 @@ class Pipeline:
         started = time.perf_counter()
         timings = Timings()
         store = self.store(collection)
-        hits = retrieve(question, self.embedder, store, self.settings.top_k, exclude_sources)
+        hits = retrieve(question, self.embedder, store, self.settings.top_k, exclude_sources, self.settings.retrieval)
         timings.retrieval_s = time.perf_counter() - started
 
         def finish(answer: Answer) -> Answer:
@@ -140,7 +140,8 @@ class Pipeline:
             return finish(Answer(question, text, [], refused=True, timings=timings, path=DECLINED))
         # The relevance of what was retrieved is that of its best sentence: passages mix topics,
         # and one sentence that answers the question is what matters.
-        quotes = extract(question, hits, self.embedder)
+        weights = store.word_weights(sorted(content_words(question)))
+        quotes = extract(question, hits, self.embedder, word_weights=weights)
         if not quotes or quotes[0].score < self.settings.min_relevance:
             # Nothing retrieved is about the question: the model is not asked, since it would
             # answer from whatever it was shown.
@@ -163,8 +164,10 @@ class Pipeline:
             for verdict in verifier.verify(text):
                 # A sentence the passages back but that answers the question far worse than the
                 # best retrieved sentence does is beside the point: withheld too.
-                if verdict.supported and relevance(question, [verdict.sentence], self.embedder)[0] < best_relevance - ON_QUESTION_MARGIN:
-                    verdict = dataclasses.replace(verdict, supported=False)
+                if verdict.supported:
+                    on_question = relevance(question, [verdict.sentence], self.embedder, weights)[0]
+                    if on_question + rank_bonus(verdict.cited[0]) < best_relevance - ON_QUESTION_MARGIN:
+                        verdict = dataclasses.replace(verdict, supported=False)
                 verdicts.append(verdict)
                 if verdict.supported and on_token:
                     on_token(("" if sum(v.supported for v in verdicts) == 1 else " ") + verdict.render())

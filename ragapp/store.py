@@ -1,7 +1,15 @@
-"""Store passages and their vectors in Chroma, with a manifest of ingested files beside them."""
+"""Store passages and their vectors in Chroma, with a manifest and a lexical index beside them.
+
+Chroma holds the vectors. A SQLite file beside it holds the manifest (each ingested file and its
+content hash) and a full-text index of the passages (FTS5, BM25 ranking): local Chroma has no
+lexical search. The manifest and the lexical index are written in one SQLite transaction, after
+Chroma: a crash before that transaction leaves the file unrecorded, so the next run redoes it and
+all three agree again.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 import threading
@@ -14,6 +22,28 @@ from ragapp.documents import Document, Hit, Passage
 
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
 MANIFEST_FILE = "manifest.sqlite3"
+
+# BM25 weight of a match in the document title, against 1.0 for one in the passage text.
+TITLE_WEIGHT = 0.5
+
+# Words that carry no meaning of their own: left out of lexical queries, where they would match
+# nearly every passage.
+QUERY_STOPWORDS = frozenset(
+    """a about after all also an and any are as at be been but by can could did do does for from had
+    has have how i if in into is it its me my no not of on or our so than that the their them then
+    there these they this those to was we were what when where which while who whom whose why will
+    with would you your""".split()
+)
+_QUERY_WORD = re.compile(r"\w+")
+
+
+def lexical_query(text: str) -> str:
+    """An FTS5 query matching any of the text's meaningful words (each quoted: no FTS syntax)."""
+    words = []
+    for word in _QUERY_WORD.findall(text.lower()):
+        if word not in QUERY_STOPWORDS and word not in words:
+            words.append(word)
+    return " OR ".join(f'"{w}"' for w in words)
 
 
 class StoreError(Exception):
@@ -59,7 +89,8 @@ class DocumentRecord:
 
 
 class Manifest:
-    """A SQLite table of ingested files and their content hashes, per collection."""
+    """SQLite, per collection: the ingested files with their content hashes, and the full-text
+    index of their passages (written together, in one transaction)."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,6 +103,13 @@ class Manifest:
                     source TEXT NOT NULL, title TEXT NOT NULL, kind TEXT NOT NULL,
                     content_hash TEXT NOT NULL, pages INTEGER NOT NULL, passages INTEGER NOT NULL,
                     ingested_at REAL NOT NULL, PRIMARY KEY (collection, doc_id))"""
+            )
+            # Porter stemming: "travelling" finds "travel". The title is a column of its own so
+            # that a passage that never names its document's subject still matches it, weakly.
+            self._db.execute(
+                """CREATE VIRTUAL TABLE IF NOT EXISTS passage_text USING fts5(
+                    text, title, passage_id UNINDEXED, collection UNINDEXED, doc_id UNINDEXED,
+                    source UNINDEXED, tokenize = 'porter unicode61 remove_diacritics 2')"""
             )
 
     def get(self, collection: str, doc_id: str) -> DocumentRecord | None:
@@ -92,8 +130,14 @@ class Manifest:
             ).fetchall()
         return [DocumentRecord(*row) for row in rows]
 
-    def put(self, collection: str, record: DocumentRecord) -> None:
+    def put(self, collection: str, record: DocumentRecord, passages: Sequence[Passage]) -> None:
+        """Record a file and replace its passages in the lexical index, all or nothing."""
         with self._lock, self._db:
+            self._db.execute("DELETE FROM passage_text WHERE collection = ? AND doc_id = ?", (collection, record.doc_id))
+            self._db.executemany(
+                "INSERT INTO passage_text (text, title, passage_id, collection, doc_id, source) VALUES (?, ?, ?, ?, ?, ?)",
+                [(p.text, p.title, p.id, collection, p.doc_id, p.source) for p in passages],
+            )
             self._db.execute(
                 "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (collection, record.doc_id, record.path, record.source, record.title, record.kind,
@@ -101,11 +145,54 @@ class Manifest:
             )
 
     def delete(self, collection: str, doc_id: str | None = None) -> None:
+        """Forget a file (or every file of the collection) and its passages' index entries."""
         with self._lock, self._db:
             if doc_id is None:
+                self._db.execute("DELETE FROM passage_text WHERE collection = ?", (collection,))
                 self._db.execute("DELETE FROM files WHERE collection = ?", (collection,))
             else:
+                self._db.execute("DELETE FROM passage_text WHERE collection = ? AND doc_id = ?", (collection, doc_id))
                 self._db.execute("DELETE FROM files WHERE collection = ? AND doc_id = ?", (collection, doc_id))
+
+    def search(self, collection: str, text: str, k: int, exclude_sources: Sequence[str] = ()) -> list[str]:
+        """Ids of the k passages that best match the text's words (BM25), best first."""
+        query = lexical_query(text)
+        if not query or k <= 0:
+            return []
+        excluded = list(exclude_sources)
+        skip = f" AND source NOT IN ({', '.join('?' * len(excluded))})" if excluded else ""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT passage_id FROM passage_text WHERE passage_text MATCH ? AND collection = ?"
+                f"{skip} ORDER BY bm25(passage_text, 1.0, {TITLE_WEIGHT}) LIMIT ?",
+                (query, collection, *excluded, k),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def document_frequencies(self, collection: str, words: Sequence[str]) -> dict[str, int]:
+        """How many of the collection's passages hold each word (stemmed as the index stems it)."""
+        frequencies = {}
+        with self._lock:
+            for word in words:
+                if _QUERY_WORD.fullmatch(word):
+                    frequencies[word] = self._db.execute(
+                        "SELECT count(*) FROM passage_text WHERE passage_text MATCH ? AND collection = ?",
+                        (f'"{word}"', collection),
+                    ).fetchone()[0]
+        return frequencies
+
+    def indexed_passages(self, collection: str) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM passage_text WHERE collection = ?", (collection,)).fetchone()[0]
+
+    def reindex(self, collection: str, passages: Sequence[Passage]) -> None:
+        """Rebuild the collection's lexical index from its passages (a store from before it existed)."""
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM passage_text WHERE collection = ?", (collection,))
+            self._db.executemany(
+                "INSERT INTO passage_text (text, title, passage_id, collection, doc_id, source) VALUES (?, ?, ?, ?, ?, ?)",
+                [(p.text, p.title, p.id, collection, p.doc_id, p.source) for p in passages],
+            )
 
     def collections(self) -> list[str]:
         with self._lock:
@@ -122,6 +209,7 @@ class Store:
         self._embedder_name = embedder_name
         self._chroma_collection = None
         self._open_lock = threading.Lock()
+        self._lexical_checked = False
 
     @property
     def _client(self) -> Any:
@@ -188,6 +276,7 @@ class Store:
                 passages=len(passages),
                 ingested_at=time.time(),
             ),
+            passages,
         )
 
     def remove_document(self, doc_id: str) -> int:
@@ -219,6 +308,40 @@ class Store:
         got = self._collection.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
         passages = [Passage.from_record(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
         return sorted(passages, key=lambda p: p.index)
+
+    def search_text(self, text: str, k: int, exclude_sources: Sequence[str] = ()) -> list[str]:
+        """Ids of the k passages whose words best match the text (BM25), best first."""
+        self._check_lexical_index()
+        return self._manifest.search(self.name, text, k, exclude_sources)
+
+    def _check_lexical_index(self) -> None:
+        # A store ingested before the lexical index existed has passages but no index: build it
+        # once from Chroma, which holds every passage's text and metadata.
+        if self._lexical_checked:
+            return
+        recorded = sum(r.passages for r in self.documents())
+        if recorded and self._manifest.indexed_passages(self.name) != recorded:
+            passages = [p for record in self.documents() for p in self.passages_of(record.doc_id)]
+            self._manifest.reindex(self.name, passages)
+        self._lexical_checked = True
+
+    def word_weights(self, words: Sequence[str]) -> dict[str, float]:
+        """Inverse document frequency of each word in this collection: rare words weigh more."""
+        self._check_lexical_index()
+        total = sum(r.passages for r in self.documents())
+        frequencies = self._manifest.document_frequencies(self.name, words)
+        return {w: math.log(1 + total / (1 + df)) for w, df in frequencies.items()}
+
+    def hits(self, ids: Sequence[str], vector: Sequence[float]) -> dict[str, Hit]:
+        """The passages with these ids, each scored by cosine similarity to the vector."""
+        if not ids:
+            return {}
+        got = self._collection.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        found = {}
+        for pid, text, meta, embedding in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"]):
+            similarity = float(sum(float(a) * float(b) for a, b in zip(vector, embedding)))
+            found[pid] = Hit(Passage.from_record(pid, text, meta), similarity)
+        return found
 
     def query(self, vector: Sequence[float], k: int, where: dict | None = None) -> list[Hit]:
         """The k passages nearest to the vector, best first, with cosine similarity as score."""

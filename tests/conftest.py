@@ -24,7 +24,7 @@ def settings(tmp_path: Path) -> Settings:
     # lower similarities, so its tests use thresholds that suit it.
     return Settings(
         store_dir=tmp_path / "store", upload_dir=tmp_path / "uploads", chunk_size=60, chunk_overlap=10,
-        min_relevance=0.5, min_support=0.5,
+        min_relevance=0.7, min_support=0.5,
     )
 
 

@@ -96,7 +96,7 @@ def test_when_no_sentence_is_supported_the_best_passage_sentence_is_quoted(setti
 
 def test_the_relevance_gate_declines_without_calling_the_model_and_shows_related_passages(settings, sample_copy):
     generator = ScriptedGenerator("Anything. [1]")
-    # Relevance is at most 1.5 (similarity 1 plus half of all key words): nothing passes 2.
+    # Relevance is at most 1.7 (similarity 1, half of all key words, 0.2 for the first passage): nothing passes 2.
     pipeline = Pipeline(settings.replace(min_relevance=2.0), embedder=HashEmbedder(), generator=generator)
     pipeline.ingest([sample_copy])
     answer = pipeline.ask(LEAVE_QUESTION)
