@@ -134,10 +134,7 @@ class Manifest:
         """Record a file and replace its passages in the lexical index, all or nothing."""
         with self._lock, self._db:
             self._db.execute("DELETE FROM passage_text WHERE collection = ? AND doc_id = ?", (collection, record.doc_id))
-            self._db.executemany(
-                "INSERT INTO passage_text (text, title, passage_id, collection, doc_id, source) VALUES (?, ?, ?, ?, ?, ?)",
-                [(p.text, p.title, p.id, collection, p.doc_id, p.source) for p in passages],
-            )
+            self._index(collection, passages)
             self._db.execute(
                 "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (collection, record.doc_id, record.path, record.source, record.title, record.kind,
@@ -153,6 +150,18 @@ class Manifest:
             else:
                 self._db.execute("DELETE FROM passage_text WHERE collection = ? AND doc_id = ?", (collection, doc_id))
                 self._db.execute("DELETE FROM files WHERE collection = ? AND doc_id = ?", (collection, doc_id))
+
+    def _index(self, collection: str, passages: Sequence[Passage]) -> None:
+        # Called inside the caller's transaction, under its lock.
+        self._db.executemany(
+            "INSERT INTO passage_text (text, title, passage_id, collection, doc_id, source) VALUES (?, ?, ?, ?, ?, ?)",
+            [(p.text, p.title, p.id, collection, p.doc_id, p.source) for p in passages],
+        )
+
+    def passage_count(self, collection: str) -> int:
+        """Passages of the collection's files, as recorded (no need to open Chroma)."""
+        with self._lock:
+            return self._db.execute("SELECT coalesce(sum(passages), 0) FROM files WHERE collection = ?", (collection,)).fetchone()[0]
 
     def search(self, collection: str, text: str, k: int, exclude_sources: Sequence[str] = ()) -> list[str]:
         """Ids of the k passages that best match the text's words (BM25), best first."""
@@ -189,10 +198,7 @@ class Manifest:
         """Rebuild the collection's lexical index from its passages (a store from before it existed)."""
         with self._lock, self._db:
             self._db.execute("DELETE FROM passage_text WHERE collection = ?", (collection,))
-            self._db.executemany(
-                "INSERT INTO passage_text (text, title, passage_id, collection, doc_id, source) VALUES (?, ?, ?, ?, ?, ?)",
-                [(p.text, p.title, p.id, collection, p.doc_id, p.source) for p in passages],
-            )
+            self._index(collection, passages)
 
     def collections(self) -> list[str]:
         with self._lock:
@@ -319,7 +325,7 @@ class Store:
         # once from Chroma, which holds every passage's text and metadata.
         if self._lexical_checked:
             return
-        recorded = sum(r.passages for r in self.documents())
+        recorded = self._manifest.passage_count(self.name)
         if recorded and self._manifest.indexed_passages(self.name) != recorded:
             passages = [p for record in self.documents() for p in self.passages_of(record.doc_id)]
             self._manifest.reindex(self.name, passages)
@@ -328,7 +334,7 @@ class Store:
     def word_weights(self, words: Sequence[str]) -> dict[str, float]:
         """Inverse document frequency of each word in this collection: rare words weigh more."""
         self._check_lexical_index()
-        total = sum(r.passages for r in self.documents())
+        total = self._manifest.passage_count(self.name)
         frequencies = self._manifest.document_frequencies(self.name, words)
         return {w: math.log(1 + total / (1 + df)) for w, df in frequencies.items()}
 
