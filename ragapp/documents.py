@@ -55,10 +55,11 @@ class Passage:
     end: int
     content_hash: str
     index: int  # position of the passage within its document
+    heading: str = ""  # the headings it sits under: "Handbook › Expenses › Travel"
 
     def metadata(self) -> dict[str, Any]:
         """Chroma metadata: scalar values only, no None."""
-        data = {k: v for k, v in asdict(self).items() if k not in ("id", "text") and v is not None}
+        data = {k: v for k, v in asdict(self).items() if k not in ("id", "text") and v is not None and v != ""}
         return data
 
     @classmethod
@@ -75,11 +76,22 @@ class Passage:
             end=int(metadata["end"]),
             content_hash=metadata["content_hash"],
             index=int(metadata.get("index", 0)),
+            heading=metadata.get("heading", ""),
         )
 
+    @property
+    def headline(self) -> str:
+        """The document's title and the headings the passage sits under, each named once."""
+        if not self.heading or self.heading == self.title:
+            return self.title
+        if self.heading.startswith(self.title + " \u203a"):
+            return self.heading
+        return f"{self.title} \u203a {self.heading}"
+
     def location(self) -> str:
-        """How a person finds it: `FILE, page P` (no page for text files)."""
-        return f"{self.source}, page {self.page}" if self.page is not None else self.source
+        """How a person finds it: `FILE, page P · Heading › Subheading` (no page for text files)."""
+        where = f"{self.source}, page {self.page}" if self.page is not None else self.source
+        return f"{where} · {self.heading}" if self.heading else where
 
 
 def passage_id(doc_id: str, content_hash: str, page: int | None, start: int, text: str) -> str:
@@ -123,7 +135,7 @@ class Citation:
         return self.passage.location()
 
     def to_json(self) -> dict[str, Any]:
-        return {"n": self.n, "source": self.source, "page": self.page, "text": self.text}
+        return {"n": self.n, "source": self.source, "page": self.page, "heading": self.passage.heading, "text": self.text}
 
 
 @dataclass
@@ -168,6 +180,7 @@ class Answer:
     path: str = GENERATED
     withheld: int = 0  # sentences of the model's answer not shown: unsupported, or beside the question
     related: list[Hit] = field(default_factory=list)
+    query: str = ""  # what was searched: the question, or a follow-up joined to the one before
 
     def how_answered(self) -> str:
         """One line for the user: which path produced the answer, and what was withheld."""
@@ -183,12 +196,14 @@ class Answer:
     def to_json(self) -> dict[str, Any]:
         return {
             "answer": self.text,
+            "query": self.query,
             "refused": self.refused,
             "path": self.path,
             "withheld": self.withheld,
             "citations": [c.to_json() for c in self.citations],
             "related": [
-                {"source": h.passage.source, "page": h.passage.page, "text": h.passage.text, "score": round(h.score, 4)}
+                {"source": h.passage.source, "page": h.passage.page, "heading": h.passage.heading,
+                 "text": h.passage.text, "score": round(h.score, 4)}
                 for h in self.related
             ],
             "timings": self.timings.to_json(),

@@ -19,6 +19,7 @@ from ragapp.loaders import load
 from ragapp.pipeline import Pipeline
 from ragapp.retriever import retrieve
 from ragapp.settings import Settings
+from ragapp.splitter import recipe
 from ragapp.verify import content_supported, split_claims
 
 RETRIEVAL_DEPTH = 10
@@ -108,7 +109,7 @@ def _store_key(docs_dir: Path, settings: Settings) -> str:
     digest = hashlib.sha256()
     for path, _ in discover([docs_dir]):
         digest.update(str(path).encode() + hashlib.sha256(path.read_bytes()).digest())
-    digest.update(f"{settings.chunk_size}|{settings.chunk_overlap}|{settings.embed_model}".encode())
+    digest.update(f"{recipe(settings.chunk_size, settings.chunk_overlap)}|{settings.embed_model}".encode())
     return digest.hexdigest()[:16]
 
 

@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Sequence
 from ragapp import loaders
 from ragapp.documents import content_hash, document_id
 from ragapp.embedder import Embedder
-from ragapp.splitter import split
+from ragapp.splitter import recipe, split
 from ragapp.store import Store
 
 ADDED, UPDATED, UNCHANGED, FAILED, SKIPPED, REMOVED = "added", "updated", "unchanged", "failed", "skipped", "removed"
@@ -144,13 +144,14 @@ def _ingest_file(path: Path, root: Path, store: Store, embedder: Embedder, chunk
     except OSError as exc:
         return FileOutcome(str(path), source, FAILED, reason=f"cannot read file: {exc.strerror or exc}")
     previous = store.record(document_id(str(path)))
-    if previous and previous.content_hash == digest and previous.source == source:
+    cut = recipe(chunk_size, chunk_overlap)
+    if previous and previous.content_hash == digest and previous.source == source and previous.recipe == cut:
         return FileOutcome(str(path), source, UNCHANGED, passages=previous.passages)
     try:
         document = loaders.load(path, root)
         passages = split(document, embedder.count_tokens, chunk_size, chunk_overlap)
         vectors = embedder.embed_batch([p.text for p in passages])
-        store.replace_document(document, passages, vectors)
+        store.replace_document(document, passages, vectors, cut)
     except loaders.LoadError as exc:
         return FileOutcome(str(path), source, FAILED, reason=str(exc))
     except Exception as exc:  # one bad file must not stop the batch

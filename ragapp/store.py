@@ -14,7 +14,7 @@ import re
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -44,6 +44,71 @@ def lexical_query(text: str) -> str:
         if word not in QUERY_STOPWORDS and word not in words:
             words.append(word)
     return " OR ".join(f'"{w}"' for w in words)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Restricts a question to some documents: by source path, folder or file type.
+
+    Within one kind any value may match (documents a OR b); kinds combine (in folder f AND a PDF).
+    """
+
+    documents: tuple[str, ...] = ()  # source paths, as listed by `ragapp documents`
+    folders: tuple[str, ...] = ()  # folders of source paths: "handbook" holds "handbook/x.md"
+    types: tuple[str, ...] = ()  # file types: "pdf", "md", "txt"
+
+    KINDS = {"doc": "documents", "document": "documents", "folder": "folders", "type": "types"}
+
+    @classmethod
+    def parse(cls, specs: Sequence[str]) -> "Filter":
+        """From `doc=handbook/expenses.md`, `folder=handbook`, `type=pdf` (each may repeat)."""
+        chosen: dict[str, list[str]] = {"documents": [], "folders": [], "types": []}
+        for spec in specs:
+            kind, _, value = spec.partition("=")
+            field_name = cls.KINDS.get(kind.strip().lower())
+            if field_name is None or not value.strip():
+                raise ValueError(f"cannot read the filter {spec!r}: use doc=PATH, folder=FOLDER or type=EXTENSION")
+            value = value.strip()
+            if field_name == "types":
+                value = value.lower().lstrip("*").lstrip(".")
+            chosen[field_name].append(value.strip("/") if field_name == "folders" else value)
+        return cls(**{name: tuple(values) for name, values in chosen.items()})
+
+    def is_empty(self) -> bool:
+        return not (self.documents or self.folders or self.types)
+
+    def matches(self, record: "DocumentRecord") -> bool:
+        source = record.source
+        if self.documents and source not in self.documents:
+            return False
+        if self.folders and not any(source.startswith(f.strip("/") + "/") for f in self.folders):
+            return False
+        suffix = source.rsplit(".", 1)[-1].lower() if "." in source.rsplit("/", 1)[-1] else ""
+        if self.types and suffix not in {t.lower().lstrip(".") for t in self.types}:
+            return False
+        return True
+
+    def describe(self) -> str:
+        parts = [*self.documents, *(f"{f.strip('/')}/" for f in self.folders), *(f"*.{t.lstrip('.')}" for t in self.types)]
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The documents one search may see: only `sources` (all when None), never `exclude`."""
+
+    sources: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)
+
+    def chroma_where(self) -> dict | None:
+        conditions = []
+        if self.sources is not None:
+            conditions.append({"source": {"$in": self.sources}})
+        if self.exclude:
+            conditions.append({"source": {"$nin": self.exclude}})
+        if not conditions:
+            return None
+        return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
 
 class StoreError(Exception):
@@ -86,6 +151,7 @@ class DocumentRecord:
     pages: int
     passages: int
     ingested_at: float
+    recipe: str = ""  # how its passages were cut (splitter.recipe); another recipe means cut again
 
 
 class Manifest:
@@ -102,8 +168,12 @@ class Manifest:
                     collection TEXT NOT NULL, doc_id TEXT NOT NULL, path TEXT NOT NULL,
                     source TEXT NOT NULL, title TEXT NOT NULL, kind TEXT NOT NULL,
                     content_hash TEXT NOT NULL, pages INTEGER NOT NULL, passages INTEGER NOT NULL,
-                    ingested_at REAL NOT NULL, PRIMARY KEY (collection, doc_id))"""
+                    ingested_at REAL NOT NULL, recipe TEXT NOT NULL DEFAULT '',
+                    PRIMARY KEY (collection, doc_id))"""
             )
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(files)")}
+            if "recipe" not in columns:  # a manifest from before passages recorded their recipe
+                self._db.execute("ALTER TABLE files ADD COLUMN recipe TEXT NOT NULL DEFAULT ''")
             # Porter stemming: "travelling" finds "travel". The title is a column of its own so
             # that a passage that never names its document's subject still matches it, weakly.
             self._db.execute(
@@ -115,7 +185,7 @@ class Manifest:
     def get(self, collection: str, doc_id: str) -> DocumentRecord | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT doc_id, path, source, title, kind, content_hash, pages, passages, ingested_at "
+                "SELECT doc_id, path, source, title, kind, content_hash, pages, passages, ingested_at, recipe "
                 "FROM files WHERE collection = ? AND doc_id = ?",
                 (collection, doc_id),
             ).fetchone()
@@ -124,7 +194,7 @@ class Manifest:
     def all(self, collection: str) -> list[DocumentRecord]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT doc_id, path, source, title, kind, content_hash, pages, passages, ingested_at "
+                "SELECT doc_id, path, source, title, kind, content_hash, pages, passages, ingested_at, recipe "
                 "FROM files WHERE collection = ? ORDER BY source",
                 (collection,),
             ).fetchall()
@@ -136,9 +206,10 @@ class Manifest:
             self._db.execute("DELETE FROM passage_text WHERE collection = ? AND doc_id = ?", (collection, record.doc_id))
             self._index(collection, passages)
             self._db.execute(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO files (collection, doc_id, path, source, title, kind, content_hash, "
+                "pages, passages, ingested_at, recipe) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (collection, record.doc_id, record.path, record.source, record.title, record.kind,
-                 record.content_hash, record.pages, record.passages, record.ingested_at),
+                 record.content_hash, record.pages, record.passages, record.ingested_at, record.recipe),
             )
 
     def delete(self, collection: str, doc_id: str | None = None) -> None:
@@ -155,7 +226,7 @@ class Manifest:
         # Called inside the caller's transaction, under its lock.
         self._db.executemany(
             "INSERT INTO passage_text (text, title, passage_id, collection, doc_id, source) VALUES (?, ?, ?, ?, ?, ?)",
-            [(p.text, p.title, p.id, collection, p.doc_id, p.source) for p in passages],
+            [(p.text, p.headline, p.id, collection, p.doc_id, p.source) for p in passages],
         )
 
     def passage_count(self, collection: str) -> int:
@@ -163,20 +234,28 @@ class Manifest:
         with self._lock:
             return self._db.execute("SELECT coalesce(sum(passages), 0) FROM files WHERE collection = ?", (collection,)).fetchone()[0]
 
-    def search(self, collection: str, text: str, k: int, exclude_sources: Sequence[str] = ()) -> list[str]:
-        """Ids of the k passages that best match the text's words (BM25), best first."""
+    def search(self, collection: str, text: str, k: int, scope: "Scope | None" = None) -> list[tuple[str, float]]:
+        """(id, BM25 score) of the k passages that best match the text's words, best first.
+
+        Scores are positive, higher is better; they compare passages of one query only."""
         query = lexical_query(text)
         if not query or k <= 0:
             return []
-        excluded = list(exclude_sources)
-        skip = f" AND source NOT IN ({', '.join('?' * len(excluded))})" if excluded else ""
+        where, values = "", []
+        if scope is not None and scope.sources is not None:
+            where += f" AND source IN ({', '.join('?' * len(scope.sources))})"
+            values += scope.sources
+        if scope is not None and scope.exclude:
+            where += f" AND source NOT IN ({', '.join('?' * len(scope.exclude))})"
+            values += scope.exclude
         with self._lock:
             rows = self._db.execute(
-                "SELECT passage_id FROM passage_text WHERE passage_text MATCH ? AND collection = ?"
-                f"{skip} ORDER BY bm25(passage_text, 1.0, {TITLE_WEIGHT}) LIMIT ?",
-                (query, collection, *excluded, k),
+                f"SELECT passage_id, -bm25(passage_text, 1.0, {TITLE_WEIGHT}) FROM passage_text "
+                f"WHERE passage_text MATCH ? AND collection = ?{where} "
+                f"ORDER BY bm25(passage_text, 1.0, {TITLE_WEIGHT}) LIMIT ?",
+                (query, collection, *values, k),
             ).fetchall()
-        return [r[0] for r in rows]
+        return [(r[0], float(r[1])) for r in rows]
 
     def document_frequencies(self, collection: str, words: Sequence[str]) -> dict[str, int]:
         """How many of the collection's passages hold each word (stemmed as the index stems it)."""
@@ -252,7 +331,9 @@ class Store:
         """Every ingested file of this collection, by source path."""
         return self._manifest.all(self.name)
 
-    def replace_document(self, document: Document, passages: Sequence[Passage], vectors: Sequence[list[float]]) -> None:
+    def replace_document(
+        self, document: Document, passages: Sequence[Passage], vectors: Sequence[list[float]], recipe: str = ""
+    ) -> None:
         """Store a file's passages, drop the ones of its previous version, then record it."""
         new_ids = {p.id for p in passages}
         old_ids = set(self._ids_of(document.doc_id))
@@ -281,6 +362,7 @@ class Store:
                 pages=sum(1 for p in document.pages if p.number is not None),
                 passages=len(passages),
                 ingested_at=time.time(),
+                recipe=recipe,
             ),
             passages,
         )
@@ -315,10 +397,21 @@ class Store:
         passages = [Passage.from_record(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
         return sorted(passages, key=lambda p: p.index)
 
-    def search_text(self, text: str, k: int, exclude_sources: Sequence[str] = ()) -> list[str]:
-        """Ids of the k passages whose words best match the text (BM25), best first."""
+    def search_text(self, text: str, k: int, scope: "Scope | None" = None) -> list[tuple[str, float]]:
+        """(id, BM25 score) of the k passages whose words best match the text, best first."""
         self._check_lexical_index()
-        return self._manifest.search(self.name, text, k, exclude_sources)
+        return self._manifest.search(self.name, text, k, scope)
+
+    def scope(self, only: "Filter | None" = None, exclude_sources: Sequence[str] = ()) -> "Scope | None":
+        """Which documents a search may see: those the filter names, less the excluded ones.
+
+        None when every document may be seen."""
+        sources = None
+        if only is not None and not only.is_empty():
+            sources = [r.source for r in self.documents() if only.matches(r)]
+        if sources is None and not exclude_sources:
+            return None
+        return Scope(sources=sources, exclude=sorted(set(exclude_sources)))
 
     def _check_lexical_index(self) -> None:
         # A store ingested before the lexical index existed has passages but no index: build it
@@ -349,14 +442,16 @@ class Store:
             found[pid] = Hit(Passage.from_record(pid, text, meta), similarity)
         return found
 
-    def query(self, vector: Sequence[float], k: int, where: dict | None = None) -> list[Hit]:
+    def query(self, vector: Sequence[float], k: int, scope: "Scope | None" = None) -> list[Hit]:
         """The k passages nearest to the vector, best first, with cosine similarity as score."""
         if k <= 0 or self.count() == 0:
+            return []
+        if scope is not None and scope.sources is not None and not scope.sources:
             return []
         result = self._collection.query(
             query_embeddings=[list(vector)],
             n_results=k,
-            where=where,
+            where=scope.chroma_where() if scope else None,
             include=["documents", "metadatas", "distances"],
         )
         hits = []

@@ -32,3 +32,32 @@ def test_ids_are_deterministic_and_unique():
     again = split(doc, HashEmbedder().count_tokens, 50, 10)
     assert [p.id for p in first] == [p.id for p in again]
     assert len({p.id for p in first}) == len(first)
+
+
+def test_markdown_passages_stay_under_one_heading_and_remember_its_path():
+    doc = load(SAMPLE / "handbook" / "leave-policy.md", SAMPLE)
+    passages = split(doc, HashEmbedder().count_tokens, chunk_size=200, chunk_overlap=10)
+    text = doc.pages[0].text
+    by_heading = {}
+    for p in passages:
+        assert text[p.start : p.end] == p.text
+        by_heading.setdefault(p.heading, []).append(p)
+    assert set(by_heading) == {
+        "Leave policy", "Leave policy › Annual leave", "Leave policy › Sick leave",
+        "Leave policy › Parental leave", "Leave policy › Other leave",
+    }
+    [parental] = by_heading["Leave policy › Parental leave"]
+    assert parental.text.startswith("## Parental leave") and "20 weeks" in parental.text
+    assert "## Other leave" not in parental.text  # a passage never runs into the next section
+    assert parental.location() == "handbook/leave-policy.md · Leave policy › Parental leave"
+
+
+def test_headings_in_code_and_headings_without_text_of_their_own():
+    from ragapp.splitter import markdown_sections
+
+    text = "# Guide\n## Setup\n### Linux\n\nRun it.\n\n```\n# a comment, not a heading\n```\n## Use\n\nAsk.\n"
+    sections = [(text[a:b], path) for a, b, path in markdown_sections(text)]
+    assert sections == [
+        ("# Guide\n## Setup\n### Linux\n\nRun it.\n\n```\n# a comment, not a heading\n```\n", "Guide › Setup › Linux"),
+        ("## Use\n\nAsk.\n", "Guide › Use"),
+    ]
