@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from ragapp.documents import DECLINED
 from ragapp.ingestion import UsageError
 from ragapp.models import ModelNotFoundError
 from ragapp.settings import Settings, SettingsError
-from ragapp.store import StoreError
+from ragapp.store import Filter, StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -25,8 +26,18 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--collection", help="collection to search (default: the collection setting)")
     ask.add_argument(
+        "--filter", action="append", default=[], metavar="KIND=VALUE",
+        help="search only some documents: doc=PATH, folder=FOLDER or type=EXTENSION (pdf, md, txt); "
+        "repeat to allow several (values of one kind are alternatives, kinds combine)",
+    )
+    ask.add_argument(
+        "--follows", metavar="QUERY",
+        help="the previous question of a conversation (its \"query\" in --json): a follow-up such as "
+        "'and for contractors?' is searched with it",
+    )
+    ask.add_argument(
         "--json", action="store_true",
-        help='print {"answer", "refused", "path", "withheld", "citations", "related", "timings"}',
+        help='print {"answer", "query", "refused", "path", "withheld", "citations", "related", "timings"}',
     )
 
     docs = commands.add_parser("documents", help="list the ingested documents of a collection")
@@ -66,10 +77,15 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from ragapp.pipeline import Pipeline
 
+    try:
+        only = Filter.parse(args.filter)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     pipeline = Pipeline(settings)
     pipeline.warm_up()  # so the timings measure the question, not loading the models
+    ask = functools.partial(pipeline.ask, args.question, args.collection, only=only, follows=args.follows)
     if args.json:
-        answer = pipeline.ask(args.question, args.collection)
+        answer = ask()
         print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
         return EXIT_OK
 
@@ -77,7 +93,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write(piece)
         sys.stdout.flush()
 
-    answer = pipeline.ask(args.question, args.collection, on_token=show)
+    answer = ask(on_token=show)
     if answer.path == DECLINED:  # nothing was streamed: the pipeline answered itself
         sys.stdout.write(answer.text)
     sys.stdout.write("\n")

@@ -15,10 +15,11 @@ from ragapp.embedder import Embedder
 from ragapp.generator import Generator
 from ragapp.ingestion import IngestReport, Progress, ingest
 from ragapp.extract import extract, rank_bonus, relevance
+from ragapp.followup import standalone_question
 from ragapp.prompts import REFUSAL, answer_grammar, build_messages, is_refusal
 from ragapp.retriever import retrieve
 from ragapp.settings import Settings
-from ragapp.store import DocumentRecord, Store
+from ragapp.store import DocumentRecord, Filter, Store
 from ragapp.verify import Verdict, Verifier, content_words
 
 # How much less relevant to the question (see ragapp/extract.py) than the best retrieved sentence
@@ -29,6 +30,7 @@ from ragapp.verify import Verdict, Verifier, content_words
 ON_QUESTION_MARGIN = 0.05
 
 NO_DOCUMENTS = "There are no documents in this collection yet: upload some or run ingest."
+NO_MATCH = "No documents match the filter ({}): choose other documents, folders or types."
 NO_ROOM = (
     "Not even one passage fits in the model's context with room for the answer: "
     "raise RAGAPP_CONTEXT_SIZE or lower RAGAPP_MAX_ANSWER_TOKENS."
@@ -120,29 +122,43 @@ class Pipeline:
         collection: str | None = None,
         on_token: Callable[[str], None] | None = None,
         exclude_sources: Sequence[str] = (),
+        only: Filter | None = None,
+        follows: str | None = None,
     ) -> Answer:
         """Answer from the collection's passages only, every sentence checked against the one it cites.
 
         on_token receives the answer as it is shown: each of the model's sentences once it has been
         checked, or the quoted sentences of an extractive answer. exclude_sources hides documents
-        (by source path) from retrieval, as if they had not been ingested.
+        (by source path) from retrieval, as if they had not been ingested. only restricts the
+        question to the documents the filter matches. follows is the previous turn's `Answer.query`
+        in a conversation: a follow-up question ("and for contractors?") is searched with it.
         """
         started = time.perf_counter()
         timings = Timings()
         store = self.store(collection)
-        hits = retrieve(question, self.embedder, store, self.settings.top_k, exclude_sources, self.settings.retrieval)
+        asked, question = question, standalone_question(question, follows)
+        weights = store.word_weights(sorted(content_words(question)))
+        hits = retrieve(
+            question, self.embedder, store, self.settings.top_k, exclude_sources, self.settings.retrieval,
+            only=only, word_weights=weights,
+        )
         timings.retrieval_s = time.perf_counter() - started
 
         def finish(answer: Answer) -> Answer:
+            answer.question, answer.query = asked, question
             answer.timings.total_s = time.perf_counter() - started
             return answer
 
         if not hits:
-            text = NO_DOCUMENTS if store.count() == 0 else REFUSAL
+            if store.count() == 0:
+                text = NO_DOCUMENTS
+            elif only is not None and not any(only.matches(r) for r in store.documents()):
+                text = NO_MATCH.format(only.describe())
+            else:
+                text = REFUSAL
             return finish(Answer(question, text, [], refused=True, timings=timings, path=DECLINED))
         # The relevance of what was retrieved is that of its best sentence: passages mix topics,
         # and one sentence that answers the question is what matters.
-        weights = store.word_weights(sorted(content_words(question)))
         quotes = extract(question, hits, self.embedder, word_weights=weights)
         if not quotes or quotes[0].score < self.settings.min_relevance:
             # Nothing retrieved is about the question: the model is not asked, since it would

@@ -142,9 +142,9 @@ def test_json_shape(settings, sample_copy):
     pipeline = _pipeline(settings, _cite(LEAVE_FACT))
     pipeline.ingest([sample_copy])
     data = pipeline.ask(LEAVE_QUESTION).to_json()
-    assert set(data) == {"answer", "refused", "path", "withheld", "citations", "related", "timings"}
+    assert set(data) == {"answer", "query", "refused", "path", "withheld", "citations", "related", "timings"}
     assert data["path"] == "generated"
-    assert set(data["citations"][0]) == {"n", "source", "page", "text"}
+    assert set(data["citations"][0]) == {"n", "source", "page", "heading", "text"}
 
 
 def test_deleting_an_upload_removes_its_copy_but_never_a_users_file(settings, sample_copy):

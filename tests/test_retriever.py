@@ -5,8 +5,9 @@ from fakes import HashEmbedder
 
 from ragapp.extract import extract
 from ragapp.ingestion import ingest
-from ragapp.retriever import DENSE, HYBRID, LEXICAL, fuse, retrieve
-from ragapp.store import lexical_query, open_store
+from ragapp.documents import Hit, Passage
+from ragapp.retriever import DENSE, HYBRID, LEXICAL, retrieve
+from ragapp.store import Filter, lexical_query, open_store
 
 
 def _ingest(store, folder, **kwargs):
@@ -27,12 +28,51 @@ def store(tmp_path):
     return open_store(tmp_path / "store", "default", HashEmbedder.name)
 
 
-def test_fusion_adds_reciprocal_ranks_and_weights_them():
-    assert fuse([["a", "b", "c"], ["c", "a"]]) == ["a", "c", "b"]
-    # Weighting the second ranking three times puts its first place first.
-    assert fuse([["a", "b", "c"], ["c", "a"]], weights=(1, 3)) == ["c", "a", "b"]
-    # A tie keeps the order in which the ids were first seen.
-    assert fuse([["x", "y"], ["y", "x"]]) == ["x", "y"]
+class _RankedStore:
+    """Stands in for a Store whose two searches return fixed rankings, to check the fusion."""
+
+    def __init__(self, passages, dense, lexical):
+        self.passages = {p.id: p for p in passages}
+        self.dense, self.lexical = dense, lexical  # [(id, cosine)], [(id, bm25)]
+
+    def scope(self, only=None, exclude_sources=()):
+        return None
+
+    def query(self, vector, k, scope=None):
+        return [Hit(self.passages[pid], cos) for pid, cos in self.dense[:k]]
+
+    def search_text(self, text, k, scope=None):
+        return self.lexical[:k]
+
+    def hits(self, ids, vector):
+        cosines = dict(self.dense)
+        return {pid: Hit(self.passages[pid], cosines.get(pid, 0.1)) for pid in ids}
+
+    def word_weights(self, words):
+        return {w: 1.0 for w in words}
+
+
+def _passage(pid, text):
+    return Passage(pid, "doc", text, "a.md", "/a.md", "A", None, 0, len(text), "h", 0)
+
+
+def test_hybrid_scores_meaning_words_and_key_word_share_together():
+    passages = [
+        _passage("close", "Staff travel is planned with the team lead in advance."),
+        _passage("wordy", "Allowance allowance allowance: see the allowance table."),
+        _passage("both", "The daily meal allowance when travelling is 45 euros."),
+        _passage("far", "The office is closed on public holidays."),
+    ]
+    dense = [("close", 0.80), ("both", 0.72), ("far", 0.30)]  # meaning alone puts "close" first
+    lexical = [("wordy", 9.0), ("both", 6.0)]  # BM25 alone puts "wordy" first
+    store = _RankedStore(passages, dense, lexical)
+    hits = retrieve("daily meal allowance when travelling", HashEmbedder(), store, 4)
+    # "both" is near in meaning and holds every key word: first. "close" shares no key word, but
+    # meaning weighs most; "far" is last on every count.
+    assert [h.passage.id for h in hits] == ["both", "close", "wordy", "far"]
+    assert dict((h.passage.id, h.score) for h in hits)["both"] == 0.72  # hits keep their cosine
+    assert retrieve("daily meal allowance", HashEmbedder(), store, 4, mode=LEXICAL)[0].passage.id == "wordy"
+    assert retrieve("daily meal allowance", HashEmbedder(), store, 4, mode=DENSE)[0].passage.id == "close"
 
 
 def test_lexical_queries_drop_filler_words_and_quote_the_rest():
@@ -44,14 +84,14 @@ def test_lexical_index_follows_add_change_and_prune(store, sample_copy):
     _ingest(store, sample_copy)
     assert _lexical_ids(store) == _chroma_ids(store) and _chroma_ids(store)
     expenses = sample_copy / "handbook" / "expenses.md"
-    [meal_id] = store.search_text("daily allowance meals", 1)
+    [(meal_id, _)] = store.search_text("daily allowance meals", 1)
     assert meal_id in {p.id for p in _passages_of(store, "handbook/expenses.md")}
 
     expenses.write_text("# Expenses and travel\n\nEvery claim needs a receipt from the shop.\n")
     _ingest(store, sample_copy)
     assert _lexical_ids(store) == _chroma_ids(store)
     assert meal_id not in _lexical_ids(store)
-    assert store.search_text("receipt shop", 1) == [p.id for p in _passages_of(store, "handbook/expenses.md")]
+    assert [pid for pid, _ in store.search_text("receipt shop", 1)] == [p.id for p in _passages_of(store, "handbook/expenses.md")]
 
     expenses.unlink()
     _ingest(store, sample_copy, prune=True)
@@ -117,3 +157,34 @@ def test_rare_words_weigh_more_in_choosing_the_quote(store, sample_copy):
 def _passages_of(store, source):
     record = next(r for r in store.documents() if r.source == source)
     return store.passages_of(record.doc_id)
+
+
+def test_filters_restrict_every_mode_to_documents_folders_and_types(store, sample_copy):
+    _ingest(store, sample_copy)
+    embedder = HashEmbedder()
+    # Words found in every document searched below, so that each search has something to find.
+    question = "What is the daily allowance for meals and the on-call leave for employees?"
+    for mode in (DENSE, LEXICAL, HYBRID):
+        in_folder = retrieve(question, embedder, store, 5, mode=mode, only=Filter(folders=("engineering",)))
+        assert in_folder and {h.passage.source.split("/")[0] for h in in_folder} == {"engineering"}, mode
+        pdfs = retrieve(question, embedder, store, 5, mode=mode, only=Filter(types=("pdf",)))
+        assert pdfs and {h.passage.source for h in pdfs} == {"benefits-guide.pdf"}, mode
+        one = retrieve(question, embedder, store, 5, mode=mode, only=Filter(documents=("handbook/onboarding.md",)))
+        assert one and {h.passage.source for h in one} == {"handbook/onboarding.md"}, mode
+        # Kinds combine: Markdown files in the handbook folder, less a hidden one.
+        both = retrieve(
+            question, embedder, store, 20, mode=mode, only=Filter(folders=("handbook",), types=("md",)),
+            exclude_sources=["handbook/expenses.md"],
+        )
+        sources = {h.passage.source for h in both}
+        assert sources and all(s.startswith("handbook/") and s.endswith(".md") for s in sources), mode
+        assert "handbook/expenses.md" not in sources
+        assert retrieve(question, embedder, store, 5, mode=mode, only=Filter(types=("docx",))) == []
+
+
+def test_filters_are_read_from_the_command_line_form():
+    only = Filter.parse(["folder=handbook/", "type=.PDF", "doc=a b.md", "type=*.md"])
+    assert only == Filter(documents=("a b.md",), folders=("handbook",), types=("pdf", "md"))
+    assert Filter.parse([]).is_empty()
+    with pytest.raises(ValueError, match="doc=PATH, folder=FOLDER or type=EXTENSION"):
+        Filter.parse(["handbook"])

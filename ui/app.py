@@ -33,12 +33,16 @@ def main() -> None:
     with st.sidebar:
         st.title("ragapp")
         st.caption(f"Collection: {collection}")
+        only = sidebar.filter_section(pipeline, collection)
         sidebar.upload_section(pipeline, collection)
         sidebar.documents_section(pipeline, collection)
 
     st.header("Ask your documents")
     st.caption("Answers come only from your documents, with their sources. Nothing leaves this machine.")
     history = st.session_state.setdefault("history", [])
+    if history and st.button("New conversation", icon=":material/add_comment:"):
+        history.clear()
+        st.rerun()
     for turn in history:
         with st.chat_message(turn["role"]):
             if turn["role"] == "user":
@@ -46,6 +50,7 @@ def main() -> None:
             else:
                 answer = turn["answer"]
                 render.show_answer_text(answer.text)
+                render.show_query(answer)
                 render.show_path(answer)
                 render.show_sources(answer)
                 render.show_timings(answer)
@@ -53,6 +58,8 @@ def main() -> None:
     question = st.chat_input("Ask a question about your documents")
     if not question:
         return
+    # A follow-up ("and for contractors?") is searched with the question before it.
+    follows = next((t["answer"].query for t in reversed(history) if t["role"] == "assistant"), None)
     history.append({"role": "user", "text": question})
     with st.chat_message("user"):
         render.show_answer_text(question)
@@ -66,8 +73,9 @@ def main() -> None:
 
         # Each sentence appears once it has been checked against the passage it cites.
         with st.spinner("Answering from your documents and checking every sentence…"):
-            answer = pipeline.ask(question, collection, on_token=on_token)
+            answer = pipeline.ask(question, collection, on_token=on_token, only=only, follows=follows)
         render.show_answer_text(answer.text, placeholder)
+        render.show_query(answer)
         render.show_path(answer)
         render.show_sources(answer)
         render.show_timings(answer)

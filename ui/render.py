@@ -24,6 +24,12 @@ def show_answer_text(text: str, placeholder=None) -> None:
 PATH_ICONS = {GENERATED: ":material/verified:", EXTRACTIVE: ":material/format_quote:", DECLINED: ":material/block:"}
 
 
+def show_query(answer: Answer) -> None:
+    """For a follow-up, what was searched: the question joined to the one before it."""
+    if answer.query and answer.query != answer.question:
+        st.caption(f":material/forum: Searched as a follow-up: {inert(answer.query)}")
+
+
 def show_path(answer: Answer) -> None:
     """How the answer was produced (generated, quoted or declined) and what was withheld."""
     st.caption(f"{PATH_ICONS[answer.path]} {answer.how_answered()}")

@@ -11,6 +11,7 @@ import streamlit as st
 from ragapp.ingestion import FAILED, SKIPPED, Progress
 from ragapp.loaders import SUPPORTED_SUFFIXES
 from ragapp.pipeline import Pipeline
+from ragapp.store import Filter
 from ui.render import inert
 
 
@@ -83,3 +84,20 @@ def documents_section(pipeline: Pipeline, collection: str) -> None:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def filter_section(pipeline: Pipeline, collection: str) -> Filter | None:
+    """"Search in": restrict questions to some folders, file types or documents."""
+    records = pipeline.documents(collection)
+    if len(records) < 2:
+        return None
+    sources = [r.source for r in records]
+    folders = sorted({s.rsplit("/", 1)[0] for s in sources if "/" in s})
+    types = sorted({s.rsplit(".", 1)[1].lower() for s in sources if "." in Path(s).name})
+    st.subheader("Search in")
+    st.caption("Leave empty to search every document.")
+    chosen_folders = st.multiselect("Folders", folders, key="filter-folders") if folders else []
+    chosen_types = st.multiselect("File types", types, key="filter-types") if len(types) > 1 else []
+    chosen_documents = st.multiselect("Documents", sources, key="filter-documents")
+    only = Filter(documents=tuple(chosen_documents), folders=tuple(chosen_folders), types=tuple(chosen_types))
+    return None if only.is_empty() else only

@@ -32,6 +32,8 @@ def test_question_gets_an_answer_with_its_source(app_store):
     assert answer.markdown[0].value.strip()
     sources = [e.label for e in answer.expander]
     assert any("handbook/leave-policy.md" in label for label in sources), (answer.markdown[0].value, sources)
+    # Each source names the headings its passage sits under.
+    assert any("Leave policy › Annual leave" in label for label in sources), sources
     # Under the answer: how it was produced.
     assert any("Written by the model" in c.value or "Quoted from the passages" in c.value for c in answer.caption)
     # The cited passage itself is inside the expander, ready to be checked.
@@ -46,3 +48,29 @@ def test_empty_store_shows_how_to_start(tmp_path, monkeypatch):
     assert any("No documents yet" in i.value for i in at.sidebar.info)
     at.chat_input[0].set_value("Anything?").run()
     assert "no documents in this collection" in at.chat_message[1].markdown[0].value
+
+
+def test_a_follow_up_is_answered_from_the_topic_before_it(app_store):
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    at.chat_input[0].set_value("How many weeks of parental leave do birth parents get?").run()
+    at.chat_input[0].set_value("And for adoptive parents?").run()
+    assert not at.exception
+    follow_up = at.chat_message[3]
+    assert any("Searched as a follow-up: How many weeks of parental leave" in c.value for c in follow_up.caption)
+    sources = [e.label for e in follow_up.expander]
+    assert any("Parental leave" in label for label in sources), (follow_up.markdown[0].value, sources)
+    new = [b for b in at.button if b.label == "New conversation"]
+    assert new
+    new[0].click().run()
+    assert not at.chat_message
+
+
+def test_search_in_restricts_questions_to_the_chosen_file_types(app_store):
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    at.sidebar.multiselect(key="filter-types").set_value(["pdf"]).run()
+    at.chat_input[0].set_value("How many days of paid annual leave do full-time employees get?").run()
+    assert not at.exception
+    labels = [e.label for e in at.chat_message[1].expander]
+    assert labels and all(label.startswith("benefits-guide.pdf") or "benefits-guide.pdf" in label for label in labels), labels

@@ -79,7 +79,7 @@ def test_ask_json_parses(cli_store):
     result = run_cli(["ragapp", "ask", "How much is the learning budget per year?", "--json"], store)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"answer", "refused", "path", "withheld", "citations", "related", "timings"}
+    assert set(data) == {"answer", "query", "refused", "path", "withheld", "citations", "related", "timings"}
     assert data["answer"] and not data["refused"] and data["path"] in ("generated", "extractive")
     assert any(c["source"] == "benefits-guide.pdf" and c["page"] == 3 for c in data["citations"])
     assert data["timings"]["total_s"] > 0
@@ -111,3 +111,17 @@ def test_usage_errors_exit_2(tmp_path):
     assert bad_name.returncode == 2 and "invalid collection name" in bad_name.stderr
     no_args = run_cli(["ingest"], tmp_path / "store")
     assert no_args.returncode == 2
+
+
+def test_ask_filter_searches_only_the_chosen_documents(cli_store):
+    store, _, _ = cli_store
+    question = "How many days of paid annual leave does an employee get?"
+    result = run_cli(["ragapp", "ask", question, "--filter", "type=pdf", "--json"], store)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    seen = {c["source"] for c in data["citations"]} | {r["source"] for r in data["related"]}
+    assert seen == {"benefits-guide.pdf"}  # the leave policy (Markdown) is not searched
+    unfiltered = json.loads(run_cli(["ragapp", "ask", question, "--json"], store).stdout)
+    assert any(c["source"] == "handbook/leave-policy.md" for c in unfiltered["citations"])
+    bad = run_cli(["ragapp", "ask", question, "--filter", "colour=red"], store)
+    assert bad.returncode == 2 and "cannot read the filter 'colour=red'" in bad.stderr
