@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("path", type=Path, help="folder of documents to measure with")
     bench.add_argument("--queries", type=int, default=50, help="retrieval queries to time (default 50)")
     bench.add_argument("--generations", type=int, default=3, help="generation runs to time (default 3)")
+    bench.add_argument(
+        "--scale", type=int, action="append", default=[], metavar="N",
+        help="also time retrieval over a store of N passages generated from the folder's (repeatable: "
+        "--scale 10000 --scale 100000)",
+    )
     bench.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     evaluate = commands.add_parser("eval", help="measure retrieval and answers on a question set")
     evaluate.add_argument("--qa", type=Path, required=True, help="questions, one JSON object a line")
@@ -132,7 +137,9 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
     if not args.path.is_dir():
         raise UsageError(f"no such folder: {args.path}")
-    results = run_bench(args.path, settings, queries=args.queries, generations=args.generations, out=sys.stdout)
+    results = run_bench(
+        args.path, settings, queries=args.queries, generations=args.generations, out=sys.stdout, scales=args.scale
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return EXIT_OK

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ragapp.embedder import Embedder, SentenceTransformerEmbedder
 from ragapp.generator import Generator, LlamaCppGenerator
 from ragapp.models import resolve_embed_model, resolve_llm
+from ragapp.reranker import CrossEncoderReranker, Reranker
 from ragapp.settings import Settings
 from ragapp.store import Store, open_store
 
@@ -21,6 +24,10 @@ def make_generator(settings: Settings) -> Generator:
         gpu_layers=settings.gpu_layers,
         temperature=settings.temperature,
     )
+
+
+def make_reranker(settings: Settings) -> Reranker | None:
+    return CrossEncoderReranker(Path(settings.reranker_path)) if settings.reranker_path else None
 
 
 def make_store(settings: Settings, collection: str, embedder_name: str) -> Store:

@@ -12,11 +12,12 @@ from typing import Callable, Sequence
 from ragapp import factory
 from ragapp.documents import DECLINED, EXTRACTIVE, GENERATED, Answer, Citation, Hit, Timings
 from ragapp.embedder import Embedder
-from ragapp.generator import Generator
-from ragapp.ingestion import IngestReport, Progress, ingest
 from ragapp.extract import extract, rank_bonus, relevance
 from ragapp.followup import standalone_question
+from ragapp.generator import Generator
+from ragapp.ingestion import IngestReport, Progress, ingest
 from ragapp.prompts import REFUSAL, answer_grammar, build_messages, is_refusal
+from ragapp.reranker import Reranker
 from ragapp.retriever import retrieve
 from ragapp.settings import Settings
 from ragapp.store import DocumentRecord, Filter, Store
@@ -44,6 +45,7 @@ class Pipeline:
         self.settings = settings
         self._embedder = embedder
         self._generator = generator
+        self._reranker: Reranker | None = None
         self._stores: dict[str, Store] = {}
         self._lock = threading.Lock()
 
@@ -62,6 +64,14 @@ class Pipeline:
             if self._generator is None:
                 self._generator = factory.make_generator(self.settings)
             return self._generator
+
+    @property
+    def reranker(self) -> Reranker | None:
+        """The configured cross-encoder (RAGAPP_RERANKER_PATH), or None."""
+        with self._lock:
+            if self._reranker is None and self.settings.reranker_path:
+                self._reranker = factory.make_reranker(self.settings)
+            return self._reranker
 
     def warm_up(self) -> None:
         """Load both models now, so the first question does not wait for them."""
@@ -140,7 +150,7 @@ class Pipeline:
         weights = store.word_weights(sorted(content_words(question)))
         hits = retrieve(
             question, self.embedder, store, self.settings.top_k, exclude_sources, self.settings.retrieval,
-            only=only, word_weights=weights,
+            only=only, word_weights=weights, reranker=self.reranker,
         )
         timings.retrieval_s = time.perf_counter() - started
 

@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 
 from ragapp.documents import Hit, Passage
 from ragapp.embedder import Embedder, embed_one
+from ragapp.reranker import Reranker
 from ragapp.store import Filter, Store
 from ragapp.verify import content_words
 
@@ -24,6 +25,7 @@ DENSE, LEXICAL, HYBRID = "dense", "lexical", "hybrid"
 MODES = (DENSE, LEXICAL, HYBRID)
 
 CANDIDATES = 30
+RERANK_CANDIDATES = 20  # hybrid hits a configured cross-encoder reorders
 DENSE_WEIGHT, LEXICAL_WEIGHT, WORDS_WEIGHT = 0.7, 0.1, 0.25
 
 
@@ -36,6 +38,7 @@ def retrieve(
     mode: str = HYBRID,
     only: Filter | None = None,
     word_weights: Mapping[str, float] | None = None,
+    reranker: Reranker | None = None,
 ) -> list[Hit]:
     """The top-k passages for the question, best first; each hit scored by cosine similarity.
 
@@ -43,6 +46,7 @@ def retrieve(
     exclude_sources: documents (source paths) to leave out, as if they were not in the store.
     only: search only the documents this filter matches.
     word_weights: the question's key words weighted by rarity (Store.word_weights), if known.
+    reranker: reorders the best RERANK_CANDIDATES hybrid hits before the top k are taken.
     """
     if not question.strip() or k <= 0:
         return []
@@ -51,12 +55,12 @@ def retrieve(
     scope = store.scope(only, exclude_sources)
     vector = embed_one(embedder, question)
     if mode == DENSE:
-        return store.query(vector, k, scope)
+        return distinct(store.query(vector, max(k, CANDIDATES), scope), k)
     lexical = store.search_text(question, max(k, CANDIDATES), scope)
     if mode == LEXICAL:
-        chosen = [pid for pid, _ in lexical[:k]]
+        chosen = [pid for pid, _ in lexical]
         found = store.hits(chosen, vector)
-        return [found[pid] for pid in chosen if pid in found]
+        return distinct([found[pid] for pid in chosen if pid in found], k)
 
     dense = {hit.passage.id: hit for hit in store.query(vector, max(k, CANDIDATES), scope)}
     found = {**dense, **store.hits([pid for pid, _ in lexical if pid not in dense], vector)}
@@ -73,8 +77,24 @@ def retrieve(
     }
     # Ties keep dense order, then lexical order: the order in which `found` met them.
     order = {pid: i for i, pid in enumerate(found)}
-    ranked = sorted(found, key=lambda pid: (-scores[pid], order[pid]))
-    return [found[pid] for pid in ranked[:k]]
+    ranked = [found[pid] for pid in sorted(found, key=lambda pid: (-scores[pid], order[pid]))]
+    if reranker is not None:
+        ranked = reranker.rerank(question, distinct(ranked, max(k, RERANK_CANDIDATES)))
+    return distinct(ranked, k)
+
+
+def distinct(hits: Sequence[Hit], k: int) -> list[Hit]:
+    """The first k hits whose texts differ: the same passage in two copies of a file is shown once."""
+    seen: set[str] = set()
+    kept = []
+    for hit in hits:
+        text = " ".join(hit.passage.text.split()).lower()
+        if text not in seen:
+            seen.add(text)
+            kept.append(hit)
+            if len(kept) == k:
+                break
+    return kept
 
 
 def word_share(asked: set[str], passage: Passage, word_weights: Mapping[str, float]) -> float:

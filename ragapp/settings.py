@@ -54,6 +54,11 @@ class Settings:
         "How passages are found: 'hybrid' fuses meaning (dense vectors) and words (BM25) by reciprocal "
         "rank fusion; 'dense' or 'lexical' uses one alone.",
     )
+    reranker_path: str = _setting(
+        "",
+        "Cross-encoder model folder (sentence-transformers CrossEncoder) that reorders the best "
+        "20 hybrid candidates. Empty: no reranking (none ships with ragapp).",
+    )
     min_relevance: float = _setting(
         0.975,
         "Relevance gate. A retrieved sentence's relevance is its cosine similarity to the question, plus "

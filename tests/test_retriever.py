@@ -3,11 +3,12 @@
 import pytest
 from fakes import HashEmbedder
 
+from ragapp import store as store_module
 from ragapp.extract import extract
 from ragapp.ingestion import ingest
 from ragapp.documents import Hit, Passage
 from ragapp.retriever import DENSE, HYBRID, LEXICAL, retrieve
-from ragapp.store import Filter, lexical_query, open_store
+from ragapp.store import Filter, lexical_table, lexical_query, open_store
 
 
 def _ingest(store, folder, **kwargs):
@@ -19,7 +20,7 @@ def _chroma_ids(store) -> set[str]:
 
 
 def _lexical_ids(store) -> set[str]:
-    rows = store._manifest._db.execute("SELECT passage_id FROM passage_text WHERE collection = ?", (store.name,))
+    rows = store._manifest._db.execute(f"SELECT passage_id FROM {lexical_table(store.name)}")
     return {r[0] for r in rows}
 
 
@@ -188,3 +189,48 @@ def test_filters_are_read_from_the_command_line_form():
     assert Filter.parse([]).is_empty()
     with pytest.raises(ValueError, match="doc=PATH, folder=FOLDER or type=EXTENSION"):
         Filter.parse(["handbook"])
+
+
+def test_collections_share_the_index_file_but_never_each_others_passages(tmp_path, sample_copy):
+    kb = open_store(tmp_path / "store", "team", HashEmbedder.name)
+    old = open_store(tmp_path / "store", "old-team", HashEmbedder.name)  # "team" is a part of its name
+    _ingest(kb, sample_copy / "handbook")
+    _ingest(old, sample_copy / "engineering")
+    assert _lexical_ids(kb) == _chroma_ids(kb) and _lexical_ids(old) == _chroma_ids(old)
+    assert not _lexical_ids(kb) & _lexical_ids(old)
+    assert store_sources(kb, "daily allowance meals on call") <= {"expenses.md", "leave-policy.md", "onboarding.md", "remote-work.md"}
+    kb.reset()
+    assert _lexical_ids(kb) == set() and _lexical_ids(old) == _chroma_ids(old) != set()
+
+
+def store_sources(store, text):
+    ids = {pid for pid, _ in store.search_text(text, 50)}
+    return {p.source for record in store.documents() for p in store.passages_of(record.doc_id) if p.id in ids}
+
+
+def test_large_collections_leave_common_words_out_of_lexical_searches(store, tmp_path, monkeypatch):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for i in range(12):
+        extra = " The lighthouse keeper signs the policy." if i == 7 else ""
+        (folder / f"note-{i:02d}.md").write_text(f"# Note {i}\n\nThe policy applies to note {i}.{extra}\n")
+    _ingest(store, folder)
+    monkeypatch.setattr(store_module, "LARGE_COLLECTION", 5)  # as if these 12 passages were many
+    manifest = store._manifest
+    assert manifest._telling_words(store.name, ["policy", "lighthouse", "zebra"]) == ["lighthouse"]
+    assert manifest._telling_words(store.name, ["policy", "note"]) in (["policy"], ["note"])  # the rarest
+    [(found, _)] = store.search_text("policy lighthouse", 5)
+    assert found == next(p.id for p in _passages_of(store, "note-07.md"))
+    monkeypatch.setattr(store_module, "LARGE_COLLECTION", 20_000)
+    assert len(store.search_text("policy lighthouse", 20)) == 12  # small collections keep every word
+
+
+def test_the_same_passage_in_two_copies_of_a_file_is_retrieved_once(store, sample_copy):
+    copy = sample_copy / "archive" / "expenses-copy.md"
+    copy.parent.mkdir()
+    copy.write_text((sample_copy / "handbook" / "expenses.md").read_text())
+    _ingest(store, sample_copy)
+    for mode in (DENSE, LEXICAL, HYBRID):
+        hits = retrieve("What is the daily allowance for meals when travelling?", HashEmbedder(), store, 5, mode=mode)
+        texts = [h.passage.text for h in hits]
+        assert len(hits) == 5 and len(set(texts)) == 5, mode
