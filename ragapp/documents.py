@@ -13,6 +13,9 @@ class Page:
 
     number: int | None
     text: str
+    # (start offset, heading path) of each part of the page that sits under one heading, in order
+    # (from a PDF's outline); empty when the file says nothing of its headings this way.
+    sections: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ def _read_pdf(path: Path) -> tuple[str | None, list[Page]]:
         pages = []
         for number, page in enumerate(reader.pages, start=1):
             pages.append(Page(number, _clean_pdf_text(page.extract_text() or "")))
+        pages = _with_outline(reader, pages)
     except LoadError:
         raise
     except FileNotDecryptedError:
@@ -88,6 +89,54 @@ def _read_pdf(path: Path) -> tuple[str | None, list[Page]]:
     except Exception as exc:  # pypdf raises many types on malformed input
         raise LoadError(f"damaged PDF ({type(exc).__name__}: {exc})") from None
     return title or None, pages
+
+
+def _with_outline(reader, pages: list[Page]) -> list[Page]:
+    """The pages, each with the sections its outline (bookmarks) places on it: a section starts
+    where its title is found in the page's text (at the top of the page when it is not found),
+    and the section in force at the end of a page carries on at the top of the next."""
+    try:
+        marks = _outline_marks(reader, reader.outline, ())
+    except Exception:  # a broken outline must not lose the text
+        return pages
+    if not marks:
+        return pages
+    by_page: dict[int, list[tuple[str, str]]] = {}
+    for number, title, path in marks:
+        by_page.setdefault(number, []).append((title, path))
+    current, result = "", []
+    for page in pages:
+        sections, searched_from, lowered = [(0, current)], 0, page.text.lower()
+        for title, path in by_page.get(page.number, []):
+            found = lowered.find(title.lower(), searched_from)
+            start = found if found >= 0 else searched_from
+            # Start the section at the beginning of the line holding its title ("2 Bar").
+            start = page.text.rfind("\n", 0, start) + 1 if start else 0
+            searched_from = max(searched_from, found + len(title) if found >= 0 else searched_from)
+            if sections[-1][0] >= start:
+                sections[-1] = (sections[-1][0], path)
+            else:
+                sections.append((start, path))
+            current = path
+        result.append(Page(page.number, page.text, tuple(sections) if any(p for _, p in sections) else ()))
+    return result
+
+
+def _outline_marks(reader, items, parents: tuple[str, ...]) -> list[tuple[int, str, str]]:
+    """(page number, title, heading path) of every outline entry, in outline order."""
+    marks: list[tuple[int, str, str]] = []
+    last: str | None = None
+    for item in items:
+        if isinstance(item, list):  # the children of the entry before
+            if last is not None:
+                marks.extend(_outline_marks(reader, item, (*parents, last)))
+            continue
+        title = " ".join(str(getattr(item, "title", "") or "").split())
+        number = reader.get_destination_page_number(item)
+        if title and number is not None and number >= 0:
+            marks.append((number + 1, title, " \u203a ".join((*parents, title))))
+        last = title or last
+    return marks
 
 
 def _clean_pdf_text(text: str) -> str:

@@ -47,7 +47,7 @@ def _pieces(text: str) -> list[tuple[str, str]]:
 
 # Passages of a document are cut the same way for as long as these stay the same; a store records
 # them with each file, so that a file cut by an older version is cut again by the next ingest.
-SPLITTER_VERSION = 2
+SPLITTER_VERSION = 3
 HEADING_SEPARATOR = " \u203a "  # "Handbook › Expenses › Travel"
 
 _HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
@@ -92,8 +92,8 @@ def markdown_sections(text: str) -> list[tuple[int, int, str]]:
 
 
 def split(document: Document, count_tokens: TokenCounter, chunk_size: int, chunk_overlap: int) -> list[Passage]:
-    """Cut every page (or Markdown section) of the document into overlapping passages that keep
-    their exact offsets and the heading path they sit under."""
+    """Cut every page (or section: Markdown headings, a PDF's outline) of the document into
+    overlapping passages that keep their exact offsets and the heading path they sit under."""
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     splitter = RecursiveCharacterTextSplitter(
@@ -105,7 +105,10 @@ def split(document: Document, count_tokens: TokenCounter, chunk_size: int, chunk
     )
     passages: list[Passage] = []
     for page in document.pages:
-        if document.kind == "markdown":
+        if page.sections:
+            ends = [start for start, _ in page.sections[1:]] + [len(page.text)]
+            parts = [(start, end, path) for (start, path), end in zip(page.sections, ends)]
+        elif document.kind == "markdown":
             parts = markdown_sections(page.text) or [(0, len(page.text), "")]
         else:
             parts = [(0, len(page.text), "")]

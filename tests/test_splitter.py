@@ -1,4 +1,5 @@
-from conftest import SAMPLE
+import pytest
+from conftest import PDF_SAMPLES, SAMPLE
 from fakes import HashEmbedder
 from pdfgen import write_pdf
 
@@ -61,3 +62,16 @@ def test_headings_in_code_and_headings_without_text_of_their_own():
         ("# Guide\n## Setup\n### Linux\n\nRun it.\n\n```\n# a comment, not a heading\n```\n", "Guide › Setup › Linux"),
         ("## Use\n\nAsk.\n", "Guide › Use"),
     ]
+
+
+@pytest.mark.skipif(not PDF_SAMPLES.exists(), reason="shared PDF corpus not present")
+def test_pdf_passages_follow_the_outline_and_never_cross_a_section():
+    doc = load(PDF_SAMPLES / "006-pdflatex-outline" / "pdflatex-outline.pdf")
+    passages = split(doc, HashEmbedder().count_tokens, chunk_size=200, chunk_overlap=20)
+    bar = [p for p in passages if p.page == 2 and p.heading == "Bar"]
+    assert bar and bar[0].text.startswith("2 Bar") and all("3 Baz" not in p.text for p in bar)
+    assert bar[0].location() == "pdflatex-outline.pdf, page 2 · Bar"
+    # The section in force at the end of page 2 ("4 Foo") carries on at the top of page 3.
+    top_of_3 = min((p for p in passages if p.page == 3), key=lambda p: p.start)
+    assert top_of_3.heading == "Foo" and not top_of_3.text.startswith("5 Bar")
+    assert {p.heading for p in passages if p.page == 1} == {""}  # the contents page precedes every section
