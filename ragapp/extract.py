@@ -22,8 +22,20 @@ from ragapp.splitter import split_sentences
 from ragapp.verify import content_words
 
 WORD_WEIGHT = 0.5
+# A follow-up's sentences are judged on the follow-up itself plus this share of their relevance
+# to the conversation it continues (see Context).
+CONTEXT_WEIGHT = 0.25
 RANK_BONUS = (0.2, 0.1)  # for sentences of the first and the second retrieved passage
 MIN_WORDS = 4
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a follow-up question continues: the question searched for (the earlier one with the
+    follow-up) and its key-word weights."""
+
+    question: str
+    word_weights: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -43,14 +55,22 @@ def relevance(
     sentences: Sequence[str],
     embedder: Embedder,
     word_weights: Mapping[str, float] | None = None,
+    context: Context | None = None,
 ) -> list[float]:
     """How well each sentence answers the question: similarity plus WORD_WEIGHT x key-word share.
 
     word_weights: weight of each key word of the question (see content_words); missing words
     weigh 1, so without weights every key word counts the same.
+    context: for a follow-up ("and for adoptive parents?"), the conversation it continues; the
+    sentence's relevance to it counts CONTEXT_WEIGHT, so that the follow-up's own words decide
+    ("adoptive" over the earlier "birth") while the subject stays the conversation's.
     """
     if not sentences:
         return []
+    if context is not None:
+        own = relevance(question, sentences, embedder, word_weights)
+        shared = relevance(context.question, sentences, embedder, context.word_weights)
+        return [a + CONTEXT_WEIGHT * b for a, b in zip(own, shared)]
     vectors = embedder.embed_batch([question, *sentences])
     question_vector, asked = vectors[0], content_words(question)
     weights = {w: (word_weights or {}).get(w, 1.0) for w in asked}
@@ -75,6 +95,7 @@ def extract(
     embedder: Embedder,
     max_sentences: int = 1,
     word_weights: Mapping[str, float] | None = None,
+    context: Context | None = None,
 ) -> list[Quote]:
     """The sentences of the hits that best answer the question, best first (at most max_sentences)."""
     candidates = [
@@ -83,7 +104,7 @@ def extract(
         for sentence in split_sentences(hit.passage.text)
         if len(sentence.split()) >= MIN_WORDS and not sentence.startswith("#")
     ]
-    scores = relevance(question, [sentence for _, sentence in candidates], embedder, word_weights)
+    scores = relevance(question, [sentence for _, sentence in candidates], embedder, word_weights, context)
     quotes = [Quote(sentence, n, score + rank_bonus(n)) for (n, sentence), score in zip(candidates, scores)]
     quotes.sort(key=lambda q: -q.score)
     return quotes[:max_sentences]

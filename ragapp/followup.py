@@ -49,3 +49,4 @@ def standalone_question(question: str, previous: str | None) -> str:
     if not previous or not is_follow_up(question):
         return question
     return f"{previous} {question}"
+

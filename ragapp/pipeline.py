@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 from ragapp import factory
 from ragapp.documents import DECLINED, EXTRACTIVE, GENERATED, Answer, Citation, Hit, Timings
 from ragapp.embedder import Embedder
-from ragapp.extract import extract, rank_bonus, relevance
+from ragapp.extract import Context, extract, rank_bonus, relevance
 from ragapp.followup import standalone_question
 from ragapp.generator import Generator
 from ragapp.ingestion import IngestReport, Progress, ingest
@@ -174,6 +174,14 @@ class Pipeline:
             # Nothing retrieved is about the question: the model is not asked, since it would
             # answer from whatever it was shown.
             return finish(_declined(question, timings, related=hits))
+        # Which sentence answers best is judged against what was asked: for a follow-up, mostly
+        # its own words ("and for adoptive parents?"), not the earlier question it was searched
+        # with, whose answer would otherwise win again (see extract.Context).
+        focus, focus_weights, context = question, weights, None
+        if question != asked:
+            focus, focus_weights = asked, store.word_weights(sorted(content_words(asked)))
+            context = Context(question, weights)
+            quotes = extract(focus, hits, self.embedder, word_weights=focus_weights, context=context)
 
         generator = self.generator
         budget = generator.context_size - self.settings.max_answer_tokens
@@ -193,7 +201,7 @@ class Pipeline:
                 # A sentence the passages back but that answers the question far worse than the
                 # best retrieved sentence does is beside the point: withheld too.
                 if verdict.supported:
-                    on_question = relevance(question, [verdict.sentence], self.embedder, weights)[0]
+                    on_question = relevance(focus, [verdict.sentence], self.embedder, focus_weights, context)[0]
                     if on_question + rank_bonus(verdict.cited[0]) < best_relevance - ON_QUESTION_MARGIN:
                         verdict = dataclasses.replace(verdict, supported=False)
                 verdicts.append(verdict)

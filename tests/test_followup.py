@@ -35,8 +35,7 @@ def _folder(tmp_path):
         "Contractors receive no paid annual leave days; they invoice the days they work.\n"
     )
     (folder / "equipment.md").write_text(
-        "# Equipment\n\nContractors bring their own laptop. Contractors bring their own phone, and "
-        "contractors pay for the software contractors use.\n"
+        "# Equipment\n\nContractors bring their own laptop. Contractors also bring their own phone.\n"
     )
     return folder
 
@@ -59,3 +58,13 @@ def test_a_follow_up_finds_what_the_bare_follow_up_would_not(settings, tmp_path)
     new_topic = pipeline.ask("What do contractors bring as equipment, laptop or phone?", follows=follow_up.query)
     assert new_topic.query == "What do contractors bring as equipment, laptop or phone?"
     assert new_topic.hits[0].passage.source == "equipment.md"
+
+
+def test_the_answer_to_a_follow_up_is_about_what_it_asks(settings, tmp_path):
+    # The model's reply cites nothing, so the answer is the passage sentence that best answers.
+    pipeline = Pipeline(settings, embedder=HashEmbedder(), generator=ScriptedGenerator("I am not sure."))
+    pipeline.ingest([_folder(tmp_path)])
+    first = pipeline.ask(LEAVE)
+    assert "Employees receive 27 days" in first.text
+    follow_up = pipeline.ask("And for contractors?", follows=first.query)
+    assert "Contractors receive no paid annual leave" in follow_up.text, follow_up.text
