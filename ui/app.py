@@ -14,7 +14,9 @@ from ragapp.pipeline import Pipeline  # noqa: E402
 from ragapp.settings import Settings  # noqa: E402
 from ui import render, sidebar  # noqa: E402
 
-st.set_page_config(page_title="ragapp: ask your documents", page_icon=":material/description:", layout="wide")
+# A local icon file: a ":material/...:" page icon makes the browser fetch it from Google's servers.
+ICON = Path(__file__).resolve().parent / "icon.png"
+st.set_page_config(page_title="ragapp: ask your documents", page_icon=str(ICON), layout="wide")
 
 
 @st.cache_resource(show_spinner="Loading the models…")
