@@ -59,6 +59,11 @@ def lexical_query(text: str | Sequence[str]) -> str:
     return " OR ".join(f'"{w}"' for w in words)
 
 
+def file_type(source: str) -> str:
+    """A document's type as filters name it: its extension, lower case, without the dot."""
+    return Path(source).suffix.lower().lstrip(".")
+
+
 @dataclass(frozen=True)
 class Filter:
     """Restricts a question to some documents: by source path, folder or file type.
@@ -96,8 +101,7 @@ class Filter:
             return False
         if self.folders and not any(source.startswith(f.strip("/") + "/") for f in self.folders):
             return False
-        suffix = source.rsplit(".", 1)[-1].lower() if "." in source.rsplit("/", 1)[-1] else ""
-        if self.types and suffix not in {t.lower().lstrip(".") for t in self.types}:
+        if self.types and file_type(source) not in {t.lower().lstrip(".") for t in self.types}:
             return False
         return True
 
@@ -108,20 +112,18 @@ class Filter:
 
 @dataclass(frozen=True)
 class Scope:
-    """The documents one search may see: only `sources` (all when None), never `exclude`; the
-    same documents by id (`doc_ids`, `exclude_doc_ids`) for the lexical index."""
+    """The documents one search may see, by id: only `doc_ids` (all when None), never
+    `exclude_doc_ids`."""
 
-    sources: list[str] | None = None
-    exclude: list[str] = field(default_factory=list)
     doc_ids: list[str] | None = None
     exclude_doc_ids: list[str] = field(default_factory=list)
 
     def chroma_where(self) -> dict | None:
         conditions = []
-        if self.sources is not None:
-            conditions.append({"source": {"$in": self.sources}})
-        if self.exclude:
-            conditions.append({"source": {"$nin": self.exclude}})
+        if self.doc_ids is not None:
+            conditions.append({"doc_id": {"$in": self.doc_ids}})
+        if self.exclude_doc_ids:
+            conditions.append({"doc_id": {"$nin": self.exclude_doc_ids}})
         if not conditions:
             return None
         return conditions[0] if len(conditions) == 1 else {"$and": conditions}
@@ -477,8 +479,6 @@ class Store:
         chosen = [r for r in records if only.matches(r)] if only is not None and not only.is_empty() else None
         excluded = set(exclude_sources)
         return Scope(
-            sources=None if chosen is None else [r.source for r in chosen],
-            exclude=sorted(excluded),
             doc_ids=None if chosen is None else [r.doc_id for r in chosen],
             exclude_doc_ids=[r.doc_id for r in records if r.source in excluded],
         )
@@ -525,7 +525,7 @@ class Store:
         # more than the search itself in a large one (10 ms against 4 at 100,000 passages).
         if k <= 0:
             return []
-        if scope is not None and scope.sources is not None and not scope.sources:
+        if scope is not None and scope.doc_ids is not None and not scope.doc_ids:
             return []
         result = self._collection.query(
             query_embeddings=[list(vector)],

@@ -11,7 +11,7 @@ import streamlit as st
 from ragapp.ingestion import FAILED, SKIPPED, Progress
 from ragapp.loaders import SUPPORTED_SUFFIXES
 from ragapp.pipeline import Pipeline
-from ragapp.store import Filter
+from ragapp.store import Filter, file_type
 from ui.render import inert
 
 
@@ -93,7 +93,7 @@ def filter_section(pipeline: Pipeline, collection: str) -> Filter | None:
         return None
     sources = [r.source for r in records]
     folders = sorted({s.rsplit("/", 1)[0] for s in sources if "/" in s})
-    types = sorted({s.rsplit(".", 1)[1].lower() for s in sources if "." in Path(s).name})
+    types = sorted({file_type(s) for s in sources} - {""})
     st.subheader("Search in")
     st.caption("Leave empty to search every document.")
     chosen_folders = st.multiselect("Folders", folders, key="filter-folders") if folders else []
