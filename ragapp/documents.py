@@ -9,12 +9,12 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Page:
-    """Text of one page (PDF) or of a whole text file (number None)."""
+    """Text of one page (PDF) or of a whole file (number None: text, Markdown, HTML, DOCX)."""
 
     number: int | None
     text: str
     # (start offset, heading path) of each part of the page that sits under one heading, in order
-    # (from a PDF's outline); empty when the file says nothing of its headings this way.
+    # (from a PDF's outline, HTML or DOCX headings); empty when the file says nothing of its headings this way.
     sections: tuple[tuple[int, str], ...] = ()
 
 
@@ -25,7 +25,7 @@ class Document:
     path: str  # absolute path
     source: str  # path relative to the folder it was ingested from
     title: str
-    kind: str  # "pdf", "markdown" or "text"
+    kind: str  # "pdf", "markdown", "text", "html" or "docx"
     content_hash: str
     pages: tuple[Page, ...]
 
