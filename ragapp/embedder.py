@@ -36,6 +36,10 @@ class SentenceTransformerEmbedder:
         self._model = None
         # Neither the model nor its fast tokenizer may be used from two threads at once.
         self._lock = threading.Lock()
+        # Counting tokens (to cut passages) uses a tokenizer of its own: it needs no model
+        # weights, and does not wait for the model while it embeds.
+        self._counter = None
+        self._counter_lock = threading.Lock()
 
     def _loaded(self):
         # Importing sentence-transformers takes seconds: a re-run over unchanged files never pays it.
@@ -77,5 +81,24 @@ class SentenceTransformerEmbedder:
         return vectors.tolist()
 
     def count_tokens(self, text: str) -> int:
-        with self._lock:
-            return len(self._loaded().tokenizer.tokenize(text))
+        with self._counter_lock:
+            if self._counter is None:
+                self._counter = self._token_counter()
+            return self._counter(text)
+
+    def _token_counter(self):
+        """The same count as the model's tokenizer.tokenize(), from tokenizer.json when there is one."""
+        tokenizer_file = self.model_dir / "tokenizer.json"
+        if tokenizer_file.is_file():
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(tokenizer_file))
+            tokenizer.no_truncation()  # the model reads at most 256 tokens; counting must see all
+            tokenizer.no_padding()
+            return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+        def count(text: str) -> int:
+            with self._lock:
+                return len(self._loaded().tokenizer.tokenize(text))
+
+        return count

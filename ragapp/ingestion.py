@@ -1,17 +1,21 @@
-"""Ingest files and folders into a store: discover, load, split, embed, store; incremental."""
+"""Ingest files and folders into a store: discover, load (in sandboxed workers), split, embed,
+store; incremental, crash-safe, one writer at a time."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from ragapp import loaders
-from ragapp.documents import content_hash, document_id
+from ragapp.documents import document_id
 from ragapp.embedder import Embedder
+from ragapp.sandbox import DEFAULT_LOADER, Sandbox
 from ragapp.splitter import recipe, split
-from ragapp.store import Store
+from ragapp.store import DocumentRecord, Store
 
 ADDED, UPDATED, UNCHANGED, FAILED, SKIPPED, REMOVED = "added", "updated", "unchanged", "failed", "skipped", "removed"
 OUTCOMES = (ADDED, UPDATED, UNCHANGED, FAILED, SKIPPED, REMOVED)
@@ -30,6 +34,16 @@ class FileOutcome:
     status: str
     passages: int = 0
     reason: str = ""
+
+    def describe(self) -> str:
+        """What became of the file, in words: the same in the CLI and the app."""
+        passages = f"{self.passages} passage{'' if self.passages == 1 else 's'}"
+        return {
+            ADDED: f"stored, {passages} (new)",
+            UPDATED: f"stored, {passages} (changed)",
+            UNCHANGED: f"unchanged, {passages}",
+            REMOVED: f"removed, {passages} ({self.reason})",
+        }.get(self.status, f"{self.status}: {self.reason}")
 
 
 @dataclass(frozen=True)
@@ -103,6 +117,21 @@ def discover(paths: Iterable[Path]) -> list[tuple[Path, Path]]:
     return list(unique.values())
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What reading one file may cost: its size on disk, and the time and memory of its worker."""
+
+    max_file_mb: float = 200.0
+    parse_timeout_s: float = 120.0
+    parse_memory_mb: int = 2048
+    workers: int = 0  # 0: one per core
+    loader: str = DEFAULT_LOADER  # "module:function" the workers call; tests name a hostile one
+
+    def attempt(self, cut: str) -> str:
+        """What a remembered failure depends on: more time or memory deserves another try."""
+        return f"{cut};{self.parse_timeout_s:g}s;{self.parse_memory_mb}MB"
+
+
 def ingest(
     paths: Sequence[Path],
     store: Store,
@@ -112,51 +141,160 @@ def ingest(
     prune: bool = False,
     reset: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
+    limits: Limits = Limits(),
+    embed_batch: int = 64,
+    wait_s: float = 300.0,
+    on_wait: Callable[[str], None] | None = None,
 ) -> IngestReport:
-    """Bring the store in line with the given files and folders; one outcome per file."""
+    """Bring the store in line with the given files and folders; one outcome per file.
+
+    Holds the store's write lock throughout (waiting up to wait_s for another writer), and first
+    undoes whatever a crashed earlier run left half-written."""
     started = time.perf_counter()
     files = discover(paths)
-    if reset:
-        store.reset()
-    report = IngestReport()
-    passages_total = 0
-    if on_progress:  # show the bar at once: loading the embedding model can take seconds
-        on_progress(Progress(0, len(files), 0, "", time.perf_counter() - started))
-    for done, (path, root) in enumerate(files, start=1):
-        outcome = _ingest_file(path, root, store, embedder, chunk_size, chunk_overlap)
-        report.outcomes.append(outcome)
-        if outcome.status in (ADDED, UPDATED):
-            passages_total += outcome.passages
-        if on_progress:
-            on_progress(Progress(done, len(files), passages_total, outcome.source, time.perf_counter() - started))
-    if prune:
-        report.outcomes.extend(_prune(paths, {str(p) for p, _ in files}, store))
+    with store.lock.hold(wait_s, on_wait):
+        store.recover()
+        if reset:
+            store.reset()
+        run = _Run(files, store, embedder, recipe(chunk_size, chunk_overlap), chunk_size, chunk_overlap, limits, on_progress, started)
+        report = run.go(embed_batch)
+        if prune:
+            report.outcomes.extend(_prune(paths, {str(p) for p, _ in files}, store))
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _ingest_file(path: Path, root: Path, store: Store, embedder: Embedder, chunk_size: int, chunk_overlap: int) -> FileOutcome:
-    source = path.relative_to(root).as_posix()
-    if not loaders.is_supported(path):
-        return FileOutcome(str(path), source, SKIPPED, reason=f"unsupported file type '{path.suffix or path.name}'")
-    try:
-        digest = content_hash(path.read_bytes())
-    except OSError as exc:
-        return FileOutcome(str(path), source, FAILED, reason=f"cannot read file: {exc.strerror or exc}")
-    previous = store.record(document_id(str(path)))
-    cut = recipe(chunk_size, chunk_overlap)
-    if previous and previous.content_hash == digest and previous.source == source and previous.recipe == cut:
-        return FileOutcome(str(path), source, UNCHANGED, passages=previous.passages)
-    try:
-        document = loaders.load(path, root)
-        passages = split(document, embedder.count_tokens, chunk_size, chunk_overlap)
-        vectors = embedder.embed_batch([p.text for p in passages])
-        store.replace_document(document, passages, vectors, cut)
-    except loaders.LoadError as exc:
-        return FileOutcome(str(path), source, FAILED, reason=str(exc))
-    except Exception as exc:  # one bad file must not stop the batch
-        return FileOutcome(str(path), source, FAILED, reason=f"{type(exc).__name__}: {exc}")
-    return FileOutcome(str(path), source, UPDATED if previous else ADDED, passages=len(passages))
+@dataclass
+class _Waiting:
+    """A file read and cut into passages, waiting for its vectors."""
+
+    index: int
+    document: object
+    passages: list
+    previous: DocumentRecord | None
+
+
+class _Run:
+    """One ingest: files that need no reading are settled at once; the rest are read by the
+    sandbox's workers while this process embeds and stores the ones already read."""
+
+    def __init__(self, files, store: Store, embedder: Embedder, cut: str, chunk_size: int, chunk_overlap: int,
+                 limits: Limits, on_progress, started: float) -> None:
+        self.files, self.store, self.embedder, self.cut = files, store, embedder, cut
+        self.chunk_size, self.chunk_overlap, self.limits = chunk_size, chunk_overlap, limits
+        self.on_progress, self.started = on_progress, started
+        self.outcomes: dict[int, FileOutcome] = {}
+        self.passages_stored = 0
+
+    def go(self, embed_batch: int) -> IngestReport:
+        self._tell("")  # show the bar at once: loading the embedding model can take seconds
+        to_read: dict[str, tuple[int, DocumentRecord | None, str]] = {}
+        for index, (path, root) in enumerate(self.files):
+            outcome, previous, digest = self._triage(path, root)
+            if outcome is not None:
+                self._settle(index, outcome)
+            else:
+                to_read[str(path)] = (index, previous, digest)
+        sandbox = Sandbox(
+            self.limits.workers or os.cpu_count() or 1,
+            self.limits.parse_timeout_s,
+            self.limits.parse_memory_mb,
+            self.limits.loader,
+        )
+        waiting: list[_Waiting] = []
+        jobs = [(path, root) for path, root in self.files if str(path) in to_read]
+        for parsed in sandbox.parse(jobs):
+            index, previous, digest = to_read[str(parsed.path)]
+            source = self._source(index)
+            if parsed.document is None:
+                self.store.remember_failure(document_id(str(parsed.path)), digest, self.limits.attempt(self.cut), parsed.reason)
+                self._settle(index, FileOutcome(str(parsed.path), source, FAILED, reason=parsed.reason))
+                continue
+            try:
+                passages = split(parsed.document, self.embedder.count_tokens, self.chunk_size, self.chunk_overlap)
+            except Exception as exc:  # one bad file must not stop the batch
+                self._settle(index, FileOutcome(str(parsed.path), source, FAILED, reason=f"cannot cut into passages ({exc})"))
+                continue
+            waiting.append(_Waiting(index, parsed.document, passages, previous))
+            # Several small files share one embedding call: the model is fastest on full batches.
+            if sum(len(w.passages) for w in waiting) >= embed_batch:
+                self._embed_and_store(waiting)
+                waiting = []
+        self._embed_and_store(waiting)
+        report = IngestReport()
+        report.outcomes = [self.outcomes[i] for i in sorted(self.outcomes)]
+        return report
+
+    def _source(self, index: int) -> str:
+        path, root = self.files[index]
+        return path.relative_to(root).as_posix()
+
+    def _triage(self, path: Path, root: Path) -> tuple[FileOutcome | None, DocumentRecord | None, str]:
+        """The outcome of a file that needs no reading (unsupported, too large, unreadable,
+        unchanged, failed before as it is now); else None, its manifest record and hash."""
+        source = path.relative_to(root).as_posix()
+        if not loaders.is_supported(path):
+            return FileOutcome(str(path), source, SKIPPED, reason=f"unsupported file type '{path.suffix or path.name}'"), None, ""
+        try:
+            size = path.stat().st_size
+            if size > self.limits.max_file_mb * 1_000_000:
+                reason = f"over the size limit ({size / 1_000_000:.1f} MB; the limit is {self.limits.max_file_mb:g} MB)"
+                return FileOutcome(str(path), source, SKIPPED, reason=reason), None, ""
+            digest = file_hash(path)
+        except OSError as exc:
+            return FileOutcome(str(path), source, FAILED, reason=f"cannot read file: {exc.strerror or exc}"), None, ""
+        doc_id = document_id(str(path))
+        previous = self.store.record(doc_id)
+        if previous and previous.content_hash == digest and previous.source == source and previous.recipe == self.cut:
+            return FileOutcome(str(path), source, UNCHANGED, passages=previous.passages), previous, digest
+        failed_before = self.store.failure(doc_id, digest, self.limits.attempt(self.cut))
+        if failed_before:
+            return FileOutcome(str(path), source, FAILED, reason=failed_before), previous, digest
+        return None, previous, digest
+
+    def _embed_and_store(self, waiting: list[_Waiting]) -> None:
+        if not waiting:
+            return
+        try:
+            vectors = self.embedder.embed_batch([p.text for w in waiting for p in w.passages])
+        except Exception:
+            vectors = None  # find out which file it was: embed them one by one
+        at = 0
+        for item in waiting:
+            path, source = item.document.path, self._source(item.index)
+            try:
+                if vectors is None:
+                    mine = self.embedder.embed_batch([p.text for p in item.passages])
+                else:
+                    mine = vectors[at : at + len(item.passages)]
+                    at += len(item.passages)
+                self.store.replace_document(item.document, item.passages, mine, self.cut)
+            except Exception as exc:  # one bad file must not stop the batch
+                self._settle(item.index, FileOutcome(path, source, FAILED, reason=f"{type(exc).__name__}: {exc}"))
+                continue
+            status = UPDATED if item.previous else ADDED
+            self._settle(item.index, FileOutcome(path, source, status, passages=len(item.passages)))
+
+    def _settle(self, index: int, outcome: FileOutcome) -> None:
+        self.outcomes[index] = outcome
+        if outcome.status in (ADDED, UPDATED):
+            self.passages_stored += outcome.passages
+        self._tell(outcome.source)
+
+    def _tell(self, current: str) -> None:
+        if self.on_progress:
+            self.on_progress(
+                Progress(len(self.outcomes), len(self.files), self.passages_stored, current, time.perf_counter() - self.started)
+            )
+
+
+def file_hash(path: Path) -> str:
+    """The file's content hash (as documents.content_hash), read in pieces: files may be large."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _prune(paths: Sequence[Path], present: set[str], store: Store) -> list[FileOutcome]:
@@ -169,4 +307,8 @@ def _prune(paths: Sequence[Path], present: set[str], store: Store) -> list[FileO
         if under and record.path not in present:
             count = store.remove_document(record.doc_id)
             removed.append(FileOutcome(record.path, record.source, REMOVED, passages=count, reason="file is gone"))
+    present_ids = {document_id(p) for p in present}
+    for doc_id, _ in store.failures():
+        if doc_id not in present_ids:
+            store.forget_failure(doc_id)
     return removed

@@ -15,7 +15,7 @@ from ragapp.embedder import Embedder
 from ragapp.extract import Context, extract, rank_bonus, relevance
 from ragapp.followup import standalone_question
 from ragapp.generator import Generator
-from ragapp.ingestion import IngestReport, Progress, ingest
+from ragapp.ingestion import IngestReport, Limits, Progress, ingest
 from ragapp.prompts import REFUSAL, answer_grammar, build_messages, is_refusal
 from ragapp.reranker import Reranker
 from ragapp.retriever import retrieve
@@ -97,8 +97,11 @@ class Pipeline:
         prune: bool = False,
         reset: bool = False,
         on_progress: Callable[[Progress], None] | None = None,
+        on_wait: Callable[[str], None] | None = None,
     ) -> IngestReport:
-        """Add, update (and with prune, remove) the given files and folders in a collection."""
+        """Add, update (and with prune, remove) the given files and folders in a collection.
+
+        on_wait hears once that another writer holds the store, while this waits for it."""
         return ingest(
             paths,
             self.store(collection),
@@ -108,7 +111,16 @@ class Pipeline:
             prune=prune,
             reset=reset,
             on_progress=on_progress,
+            limits=self.limits,
+            embed_batch=2 * self.settings.embed_batch_size,
+            wait_s=self.settings.write_wait_s,
+            on_wait=on_wait,
         )
+
+    @property
+    def limits(self) -> Limits:
+        s = self.settings
+        return Limits(s.max_file_mb, s.parse_timeout_s, s.parse_memory_mb, s.parse_workers)
 
     def documents(self, collection: str | None = None) -> list[DocumentRecord]:
         return self.store(collection).documents()
@@ -116,8 +128,9 @@ class Pipeline:
     def delete_document(self, doc_id: str, collection: str | None = None) -> int:
         """Remove a document's passages; an uploaded file (our own copy) is deleted too."""
         store = self.store(collection)
-        record = store.record(doc_id)
-        removed = store.remove_document(doc_id)
+        with store.lock.hold(self.settings.write_wait_s, what="delete in the app"):
+            record = store.record(doc_id)
+            removed = store.remove_document(doc_id)
         if record is not None:
             path = Path(record.path)
             if path.is_relative_to(self.settings.upload_dir.resolve()):

@@ -51,8 +51,8 @@ class Settings:
     top_k: int = _setting(3, "Passages retrieved for each question and shown to the model.")
     retrieval: str = _setting(
         "hybrid",
-        "How passages are found: 'hybrid' fuses meaning (dense vectors) and words (BM25) by reciprocal "
-        "rank fusion; 'dense' or 'lexical' uses one alone.",
+        "How passages are found: 'hybrid' scores meaning (dense vectors), words (BM25) and the share "
+        "of the question's key words together; 'dense' or 'lexical' uses one alone.",
     )
     reranker_path: str = _setting(
         "",
@@ -73,6 +73,17 @@ class Settings:
         "of the passage's sentences); below it the sentence is not shown as fact.",
     )
     embed_batch_size: int = _setting(32, "Passages embedded per batch during ingest.")
+    parse_workers: int = _setting(0, "Worker processes reading files during ingest. 0: one per core.")
+    parse_timeout_s: float = _setting(
+        120.0, "Longest a worker may spend reading one file; a file that takes longer fails as timed out."
+    )
+    parse_memory_mb: int = _setting(
+        2048, "Memory cap of each worker reading a file (MB); a file that needs more fails with that reason."
+    )
+    max_file_mb: float = _setting(200.0, "Files larger than this (MB) are skipped as over the size limit.")
+    write_wait_s: float = _setting(
+        300.0, "How long an ingest or upload waits for another writer of the same store before giving up."
+    )
 
     @classmethod
     def load(

@@ -3,25 +3,38 @@
 Chroma holds the vectors. A SQLite file beside it holds the manifest (each ingested file and its
 content hash) and a full-text index of the passages (FTS5, BM25 ranking): local Chroma has no
 lexical search. The manifest and the lexical index are written in one SQLite transaction, after
-Chroma: a crash before that transaction leaves the file unrecorded, so the next run redoes it and
-all three agree again.
+Chroma. Before Chroma is touched for a file, the manifest notes the write as unfinished (a journal
+row, committed); the transaction that records the file clears it. A crash at any moment leaves
+at most the files noted unfinished out of step, and `Store.recover` (run before every write)
+removes whatever they left in Chroma and the index, so the next run redoes them and the store
+ends exactly as a clean run leaves it.
+
+One writer at a time: writes hold `WriteLock`, a lock file in the store folder, so the CLI and the
+app (or two ingests) never write one store at once.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import math
+import os
 import re
 import sqlite3
+import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ragapp.documents import Document, Hit, Passage
 
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
 MANIFEST_FILE = "manifest.sqlite3"
+LOCK_FILE = "write.lock"
+ALL_DOCUMENTS = "*"  # the journal's name for a write to the whole collection (a reset)
 
 # BM25 weight of a match in the document title, against 1.0 for one in the passage text.
 TITLE_WEIGHT = 0.5
@@ -145,6 +158,62 @@ class StoreError(Exception):
     """The store cannot be used as asked; the message says why."""
 
 
+class StoreBusyError(StoreError):
+    """Another writer held the store for longer than we were willing to wait."""
+
+
+class WriteLock:
+    """The store's one-writer lock: a lock file in the store folder, held with flock.
+
+    flock locks belong to an open file, so two threads of one process (two app sessions) exclude
+    each other as two processes do, and the kernel releases the lock of a killed process."""
+
+    POLL_S = 0.2
+
+    def __init__(self, store_dir: Path) -> None:
+        self.path = Path(store_dir) / LOCK_FILE
+
+    @contextmanager
+    def hold(self, timeout_s: float, on_wait: Callable[[str], None] | None = None, what: str = "") -> Iterator[None]:
+        """Hold the lock for the block; wait up to timeout_s for another writer to finish,
+        telling on_wait once who it is, then raise StoreBusyError."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")
+        try:
+            deadline = time.monotonic() + timeout_s
+            told = False
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise StoreBusyError(
+                            f"the store is busy: {self.holder()} has been writing to it; "
+                            f"gave up after waiting {timeout_s:g} s (try again when it has finished)"
+                        ) from None
+                    if on_wait and not told:
+                        on_wait(f"waiting for {self.holder()} to finish writing to the store (up to {timeout_s:g} s)")
+                        told = True
+                    time.sleep(self.POLL_S)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps({"pid": os.getpid(), "what": what or " ".join(sys.argv[:2]), "since": time.time()}))
+            handle.flush()
+            yield
+        finally:
+            handle.close()  # closing the file releases the lock
+
+    def holder(self) -> str:
+        """Who holds the lock, in words (from what the holder wrote into the lock file)."""
+        try:
+            info = json.loads(self.path.read_text() or "{}")
+            since = time.strftime("%H:%M:%S", time.localtime(info["since"]))
+            return f"another writer ({info.get('what') or 'process'}, pid {info['pid']}, since {since})"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "another writer"
+
+
 def check_collection_name(name: str) -> str:
     """Collection names: 3-63 letters, digits, '.', '_' or '-', starting and ending alphanumeric."""
     if not COLLECTION_NAME.match(name or ""):
@@ -205,6 +274,17 @@ class Manifest:
             if "recipe" not in columns:  # a manifest from before passages recorded their recipe
                 self._db.execute("ALTER TABLE files ADD COLUMN recipe TEXT NOT NULL DEFAULT ''")
             self._db.execute("DROP TABLE IF EXISTS passage_text")  # the first index; rebuilt from Chroma
+            # Files that could not be read, by content: an unchanged broken file is not read again.
+            self._db.execute(
+                """CREATE TABLE IF NOT EXISTS failures (
+                    collection TEXT NOT NULL, doc_id TEXT NOT NULL, content_hash TEXT NOT NULL,
+                    attempt TEXT NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (collection, doc_id))"""
+            )
+            # Writes begun in Chroma and not yet recorded here (see the module docstring).
+            self._db.execute(
+                """CREATE TABLE IF NOT EXISTS unfinished (
+                    collection TEXT NOT NULL, doc_id TEXT NOT NULL, PRIMARY KEY (collection, doc_id))"""
+            )
         self._tables: set[str] = set()
 
     def _table(self, collection: str) -> str:
@@ -245,9 +325,56 @@ class Manifest:
             ).fetchall()
         return [DocumentRecord(*row) for row in rows]
 
-    def put(self, collection: str, record: DocumentRecord, passages: Sequence[Passage]) -> None:
-        """Record a file and replace its passages in the lexical index, all or nothing."""
+    def remember_failure(self, collection: str, doc_id: str, content_hash: str, attempt: str, reason: str) -> None:
+        """Remember why a file (this content, read this way) could not be stored."""
         with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO failures (collection, doc_id, content_hash, attempt, reason) VALUES (?, ?, ?, ?, ?)",
+                (collection, doc_id, content_hash, attempt, reason),
+            )
+
+    def failure(self, collection: str, doc_id: str, content_hash: str, attempt: str) -> str | None:
+        """The reason this very content, read this very way, failed before (None: it did not)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT reason FROM failures WHERE collection = ? AND doc_id = ? AND content_hash = ? AND attempt = ?",
+                (collection, doc_id, content_hash, attempt),
+            ).fetchone()
+        return row[0] if row else None
+
+    def failures(self, collection: str) -> list[tuple[str, str]]:
+        """(doc_id, reason) of every remembered failure of the collection."""
+        with self._lock:
+            return self._db.execute("SELECT doc_id, reason FROM failures WHERE collection = ?", (collection,)).fetchall()
+
+    def forget_failure(self, collection: str, doc_id: str | None = None) -> None:
+        with self._lock, self._db:
+            if doc_id is None:
+                self._db.execute("DELETE FROM failures WHERE collection = ?", (collection,))
+            else:
+                self._db.execute("DELETE FROM failures WHERE collection = ? AND doc_id = ?", (collection, doc_id))
+
+    def begin(self, collection: str, doc_id: str) -> None:
+        """Note (durably) that a write of this document (ALL_DOCUMENTS: of the collection) begins."""
+        with self._lock, self._db:
+            self._db.execute("INSERT OR IGNORE INTO unfinished (collection, doc_id) VALUES (?, ?)", (collection, doc_id))
+
+    def unfinished(self, collection: str) -> list[str]:
+        """Documents whose write began and never ended (ALL_DOCUMENTS first)."""
+        with self._lock:
+            rows = self._db.execute("SELECT doc_id FROM unfinished WHERE collection = ?", (collection,)).fetchall()
+        return sorted((r[0] for r in rows), key=lambda d: d != ALL_DOCUMENTS)
+
+    def finish(self, collection: str, doc_id: str) -> None:
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM unfinished WHERE collection = ? AND doc_id = ?", (collection, doc_id))
+
+    def put(self, collection: str, record: DocumentRecord, passages: Sequence[Passage]) -> None:
+        """Record a file and replace its passages in the lexical index, all or nothing; its
+        write is finished."""
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM unfinished WHERE collection = ? AND doc_id = ?", (collection, record.doc_id))
+            self._db.execute("DELETE FROM failures WHERE collection = ? AND doc_id = ?", (collection, record.doc_id))
             self._unindex(collection, record.doc_id)
             self._index(collection, passages)
             self._db.execute(
@@ -258,10 +385,15 @@ class Manifest:
             )
 
     def delete(self, collection: str, doc_id: str | None = None) -> None:
-        """Forget a file (or every file of the collection) and its passages' index entries."""
+        """Forget a file (or every file of the collection) and its passages' index entries; its
+        write is finished."""
         with self._lock, self._db:
+            self._db.execute(
+                "DELETE FROM unfinished WHERE collection = ? AND doc_id = ?", (collection, doc_id or ALL_DOCUMENTS)
+            )
             self._unindex(collection, doc_id)
             if doc_id is None:
+                self._db.execute("DELETE FROM failures WHERE collection = ?", (collection,))
                 self._db.execute("DELETE FROM files WHERE collection = ?", (collection,))
             else:
                 self._db.execute("DELETE FROM files WHERE collection = ? AND doc_id = ?", (collection, doc_id))
@@ -354,8 +486,11 @@ class Manifest:
 class Store:
     """One collection of passages: Chroma for vectors, the manifest for files."""
 
-    def __init__(self, client: Callable[[], Any], manifest: Manifest, collection: str, embedder_name: str) -> None:
+    def __init__(
+        self, client: Callable[[], Any], manifest: Manifest, collection: str, embedder_name: str, lock: WriteLock
+    ) -> None:
         self.name = check_collection_name(collection)
+        self.lock = lock
         self._client_factory = client
         self._manifest = manifest
         self._embedder_name = embedder_name
@@ -398,10 +533,26 @@ class Store:
         """Every ingested file of this collection, by source path."""
         return self._manifest.all(self.name)
 
+    def remember_failure(self, doc_id: str, content_hash: str, attempt: str, reason: str) -> None:
+        self._manifest.remember_failure(self.name, doc_id, content_hash, attempt, reason)
+
+    def failure(self, doc_id: str, content_hash: str, attempt: str) -> str | None:
+        return self._manifest.failure(self.name, doc_id, content_hash, attempt)
+
+    def failures(self) -> list[tuple[str, str]]:
+        """(doc_id, reason) of the files that could not be stored, as last tried."""
+        return self._manifest.failures(self.name)
+
+    def forget_failure(self, doc_id: str) -> None:
+        self._manifest.forget_failure(self.name, doc_id)
+
     def replace_document(
         self, document: Document, passages: Sequence[Passage], vectors: Sequence[list[float]], recipe: str = ""
     ) -> None:
-        """Store a file's passages, drop the ones of its previous version, then record it."""
+        """Store a file's passages, drop the ones of its previous version, then record it.
+
+        Callers hold the write lock."""
+        self._manifest.begin(self.name, document.doc_id)
         new_ids = {p.id for p in passages}
         old_ids = set(self._ids_of(document.doc_id))
         batch = max(1, int(self._client.get_max_batch_size()))
@@ -435,7 +586,10 @@ class Store:
         )
 
     def remove_document(self, doc_id: str) -> int:
-        """Delete a file's passages and its manifest entry; returns how many passages went."""
+        """Delete a file's passages and its manifest entry; returns how many passages went.
+
+        Callers hold the write lock."""
+        self._manifest.begin(self.name, doc_id)
         ids = self._ids_of(doc_id)
         if ids:
             self._collection.delete(ids=ids)
@@ -443,13 +597,27 @@ class Store:
         return len(ids)
 
     def reset(self) -> None:
-        """Empty the collection and forget its files."""
+        """Empty the collection and forget its files. Callers hold the write lock."""
+        self._manifest.begin(self.name, ALL_DOCUMENTS)
         existing = {c.name if hasattr(c, "name") else c for c in self._client.list_collections()}
         if self.name in existing:
             self._client.delete_collection(self.name)
         self._manifest.delete(self.name)
         with self._open_lock:
             self._chroma_collection = None
+
+    def recover(self) -> list[str]:
+        """Undo the writes a crash left unfinished: each such document loses what it has in
+        Chroma and the manifest, so the next ingest stores it afresh. Returns their doc ids.
+
+        Callers hold the write lock (no write can be under way)."""
+        unfinished = self._manifest.unfinished(self.name)
+        for doc_id in unfinished:
+            if doc_id == ALL_DOCUMENTS:
+                self.reset()
+            else:
+                self.remove_document(doc_id)
+        return unfinished
 
     def _ids_of(self, doc_id: str) -> list[str]:
         return list(self._collection.get(where={"doc_id": doc_id}, include=[])["ids"])
@@ -543,7 +711,7 @@ class Store:
 
 def open_store(store_dir: Path, collection: str, embedder_name: str) -> Store:
     """Open (creating if needed) one collection of the store under store_dir."""
-    return Store(lambda: _client_for(store_dir), _manifest_for(store_dir), collection, embedder_name)
+    return Store(lambda: _client_for(store_dir), _manifest_for(store_dir), collection, embedder_name, WriteLock(store_dir))
 
 
 # Chroma allows one client per path and process; the app opens many stores over one client.

@@ -93,7 +93,7 @@ def test_password_protected_pdf_fails_alone_and_the_rest_is_stored(tmp_path):
     result = run_cli(["ingest", str(folder)], store)
     assert result.returncode == 1, result.stdout + result.stderr
     assert (
-        "failed: 005-libreoffice-writer-password/libreoffice-writer-password.pdf: password-protected PDF"
+        "005-libreoffice-writer-password/libreoffice-writer-password.pdf: failed: password-protected PDF"
         in result.stdout.splitlines()
     )
     listed = run_cli(["ragapp", "documents"], store).stdout
@@ -101,7 +101,9 @@ def test_password_protected_pdf_fails_alone_and_the_rest_is_stored(tmp_path):
     assert "004-pdflatex-4-pages/pdflatex-4-pages.pdf" in listed
     assert "libreoffice-writer-password" not in listed
     # Non-PDF files of the folder are listed as skipped, not silently dropped.
-    assert "skipped: LICENSE: unsupported file type" in result.stdout
+    assert "LICENSE: skipped: unsupported file type" in result.stdout
+    # Every file is listed with its outcome at the end.
+    assert "001-trivial/minimal-document.pdf: stored, 1 passage (new)" in result.stdout.splitlines()
 
 
 def test_usage_errors_exit_2(tmp_path):

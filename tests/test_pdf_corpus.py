@@ -1,0 +1,55 @@
+"""The shared corpus of real PDFs: every file gets the outcome that files.json says it should."""
+
+import json
+
+import pytest
+from conftest import PDF_SAMPLES
+
+# files.json cannot say which files are image-only (some with images have text, some without
+# "images" are scans), so these are named; each was checked by hand.
+IMAGE_ONLY = {
+    "007-imagemagick-images/imagemagick-ASCII85Decode.pdf",
+    "007-imagemagick-images/imagemagick-CCITTFaxDecode.pdf",
+    "007-imagemagick-images/imagemagick-lzw.pdf",
+    "019-grayscale-image/grayscale-image.pdf",
+    "023-cmyk-image/cmyk-image.pdf",
+}
+# Its last megabyte is zeros where the page tree was: no reader gets files.json's 4 pages from it.
+DAMAGED = {"017-unreadable-meta-data/unreadablemetadata.pdf"}
+NOT_IN_CORPUS_COPY = {"009-pdflatex-geotopo/GeoTopo.pdf"}  # listed in files.json, not shipped here
+
+
+@pytest.mark.skipif(not PDF_SAMPLES.is_dir(), reason="shared PDF corpus not present")
+def test_every_pdf_of_the_corpus_gets_the_outcome_files_json_implies(fake_pipeline):
+    listed = {e["path"]: e for e in json.loads((PDF_SAMPLES / "files.json").read_text())["data"]}
+    on_disk = {p.relative_to(PDF_SAMPLES).as_posix() for p in PDF_SAMPLES.rglob("*.pdf")}
+    assert on_disk - set(listed) == set()
+    assert set(listed) - on_disk <= NOT_IN_CORPUS_COPY
+
+    report = fake_pipeline.ingest([PDF_SAMPLES])
+    outcomes = {o.source: o for o in report.outcomes}
+    assert len(outcomes) == len(report.outcomes)  # one outcome per file
+    assert set(outcomes) == on_disk | {"LICENSE", "files.json"}
+    assert outcomes["LICENSE"].status == outcomes["files.json"].status == "skipped"
+    records = {r.source: r for r in fake_pipeline.documents()}
+    for path in sorted(on_disk):
+        entry, outcome = listed[path], outcomes[path]
+        if entry["encrypted"]:
+            assert (outcome.status, outcome.reason) == ("failed", "password-protected PDF"), path
+        elif path in IMAGE_ONLY:
+            assert outcome.status == "failed", path
+            assert outcome.reason == "no extractable text (probably a scan: OCR is not enabled)", path
+        elif path in DAMAGED:
+            assert outcome.status == "failed" and outcome.reason.startswith("damaged PDF"), path
+        else:
+            assert (outcome.status, outcome.reason) == ("added", ""), path
+            assert outcome.passages >= 1
+            assert records[path].kind == "pdf" and records[path].pages == entry["pages"], path
+        if outcome.status == "failed":
+            assert path not in records
+    assert report.passages == fake_pipeline.store().count()
+
+    again = fake_pipeline.ingest([PDF_SAMPLES])
+    assert {o.source: o.status for o in again.outcomes} == {
+        source: "unchanged" if o.status == "added" else o.status for source, o in outcomes.items()
+    }

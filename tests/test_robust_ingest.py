@@ -1,0 +1,209 @@
+"""Ingest against hostile files, crashes half-way, two writers and a watched folder: every file
+ends with one clear outcome, and the store always ends as a clean run leaves it."""
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from fakes import HashEmbedder
+from pdfgen import write_pdf
+
+from ragapp.ingestion import ADDED, FAILED, REMOVED, SKIPPED, UPDATED, Limits, ingest
+from ragapp.store import StoreBusyError, open_store
+from ragapp.watch import watch
+
+HOSTILE = Limits(parse_timeout_s=3, parse_memory_mb=1024, max_file_mb=1, loader="hostile:load")
+
+
+def _store(tmp_path, name="store"):
+    return open_store(tmp_path / name, "default", HashEmbedder.name)
+
+
+def _run(folder, store, embedder=None, **options):
+    options.setdefault("limits", HOSTILE)
+    return ingest([folder], store, embedder or HashEmbedder(), chunk_size=40, chunk_overlap=5, **options)
+
+
+def _outcomes(report):
+    return {o.source: o for o in report.outcomes}
+
+
+def _state(store):
+    """Everything a clean run decides: Chroma's passage ids, the manifest, the lexical index."""
+    chroma_ids = sorted(store._collection.get(include=[])["ids"])
+    files = sorted((r.source, r.content_hash, r.passages, r.recipe) for r in store.documents())
+    return chroma_ids, files, store._manifest.indexed_passages(store.name)
+
+
+@pytest.fixture
+def hostile_folder(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.md").write_text("# Good\n\nThe office opens at nine and closes at six.\n")
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "binary.txt").write_bytes(bytes(range(256)) * 8)
+    (folder / "cp1252.txt").write_bytes("Caf\u00e9 prices rose by 5\u20ac \u201cquietly\u201d.".encode("cp1252"))
+    pdf = write_pdf(tmp_path / "whole.pdf", [["A page about parking permits for staff."]]).read_bytes()
+    (folder / "truncated.pdf").write_bytes(pdf[: len(pdf) // 2])
+    (folder / "forever.slow.txt").write_text("never read\n")
+    (folder / "greedy.hog.txt").write_text("never read\n")
+    (folder / "segfault.crash.txt").write_text("never read\n")
+    (folder / "huge.txt").write_bytes(b"all work and no play\n" * 100_000)  # 2.1 MB, over 1 MB
+    (folder / "slides.pptx").write_bytes(b"PK\x03\x04")
+    return folder
+
+
+def test_every_hostile_file_gets_one_clear_outcome_and_the_rest_is_stored(tmp_path, hostile_folder):
+    store = _store(tmp_path)
+    started = time.monotonic()
+    report = _run(hostile_folder, store)
+    took = time.monotonic() - started
+    outcomes = _outcomes(report)
+    assert len(report.outcomes) == len(outcomes) == 10  # every file, once
+    assert outcomes["good.md"].status == ADDED
+    assert outcomes["cp1252.txt"].status == ADDED  # not UTF-8, still text
+    assert "\u20ac" in store.passages_of(next(r.doc_id for r in store.documents() if r.source == "cp1252.txt"))[0].text
+    expected = {
+        "empty.txt": (FAILED, "empty file"),
+        "binary.txt": (FAILED, "binary data"),
+        "truncated.pdf": (FAILED, "damaged PDF"),
+        "forever.slow.txt": (FAILED, "timed out: reading took longer than 3 s"),
+        "greedy.hog.txt": (FAILED, "memory limit (1024 MB)"),
+        "segfault.crash.txt": (FAILED, "crashed"),
+        "huge.txt": (SKIPPED, "over the size limit (2.1 MB; the limit is 1 MB)"),
+        "slides.pptx": (SKIPPED, "unsupported file type"),
+    }
+    for source, (status, reason) in expected.items():
+        assert (outcomes[source].status, reason in outcomes[source].reason) == (status, True), outcomes[source]
+    assert {r.source for r in store.documents()} == {"good.md", "cp1252.txt"}
+    assert took < 30  # the endless file cost its time limit, not forever
+
+
+def test_an_unchanged_broken_file_is_not_read_again(tmp_path, hostile_folder):
+    store = _store(tmp_path)
+    _run(hostile_folder, store)
+    started = time.monotonic()
+    again = _outcomes(_run(hostile_folder, store))
+    assert time.monotonic() - started < 2.5  # the endless file is not given another 3 s
+    assert again["forever.slow.txt"].status == FAILED and "timed out" in again["forever.slow.txt"].reason
+    assert again["good.md"].status == "unchanged"
+    # Given more time, it is tried again.
+    retried = _outcomes(_run(hostile_folder, store, limits=Limits(parse_timeout_s=2, parse_memory_mb=1024, max_file_mb=1, loader="hostile:load")))
+    assert "longer than 2 s" in retried["forever.slow.txt"].reason
+    # Fixed, it is stored.
+    (hostile_folder / "empty.txt").write_text("Now the file has text about the canteen menu.\n")
+    assert _outcomes(_run(hostile_folder, store))["empty.txt"].status == ADDED
+
+
+def test_an_interrupted_write_is_undone_and_redone_to_the_state_of_a_clean_run(tmp_path, sample_copy):
+    clean = _store(tmp_path, "clean")
+    _run(sample_copy, clean, limits=Limits())
+    store = _store(tmp_path)
+    manifest = store._manifest
+    real_put, calls = manifest.put, []
+
+    def crash_on_third(*args):  # dies after Chroma holds the file's passages, before the manifest
+        calls.append(args)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_put(*args)
+
+    manifest.put = crash_on_third
+    with pytest.raises(KeyboardInterrupt):
+        _run(sample_copy, store, limits=Limits())
+    manifest.put = real_put
+    assert len(manifest.unfinished(store.name)) == 1
+    # Meanwhile the half-written file was deleted: a clean run would never have seen it.
+    half_written = Path(calls[2][1].path)
+    half_written.unlink()
+    report = _run(sample_copy, store, limits=Limits(), prune=True)
+    assert not manifest.unfinished(store.name)
+    clean_again = _store(tmp_path, "clean-again")
+    _run(sample_copy, clean_again, limits=Limits())
+    assert _state(store) == _state(clean_again)
+    assert half_written.name not in {Path(o.source).name for o in report.outcomes}
+
+
+def test_an_interrupted_reset_finishes_before_anything_else(tmp_path, sample_copy):
+    store = _store(tmp_path)
+    _run(sample_copy, store, limits=Limits())
+    store._manifest.begin(store.name, "*")  # as if a reset died at once
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "one.md").write_text("# One\n\nOnly this file should be left.\n")
+    _run(other, store, limits=Limits())
+    assert [r.source for r in store.documents()] == ["one.md"]
+    assert len(_state(store)[0]) == store.documents()[0].passages
+
+
+def test_a_second_writer_waits_then_gives_up_with_a_clear_message(tmp_path, sample_copy):
+    store = _store(tmp_path)
+    heard = []
+    with store.lock.hold(5, what="ingest of another folder"):
+        with pytest.raises(StoreBusyError, match=r"the store is busy: another writer \(ingest of another folder, pid \d+"):
+            _run(sample_copy, store, limits=Limits(), wait_s=0.5, on_wait=heard.append)
+    assert len(heard) == 1 and heard[0].startswith("waiting for another writer (ingest of another folder")
+    assert store.documents() == []
+
+
+def test_a_second_writer_goes_on_once_the_first_is_done(tmp_path, sample_copy):
+    store = _store(tmp_path)
+    first_done = threading.Event()
+
+    def first_writer():
+        with store.lock.hold(5):
+            time.sleep(1.0)
+            first_done.set()
+
+    thread = threading.Thread(target=first_writer)
+    thread.start()
+    time.sleep(0.2)
+    heard = []
+    report = _run(sample_copy, store, limits=Limits(), wait_s=10, on_wait=heard.append)
+    thread.join()
+    assert first_done.is_set() and heard
+    assert report.count(ADDED) == 8 and len(store.documents()) == 8
+
+
+def test_watch_reflects_an_add_a_change_and_a_delete(tmp_path):
+    folder = tmp_path / "watched"
+    folder.mkdir()
+    (folder / "first.md").write_text("# First\n\nThe first note is about bicycles.\n")
+    store = _store(tmp_path)
+    embedder = HashEmbedder()
+    reports = []
+    stop = threading.Event()
+
+    def sync():
+        reports.append(_run(folder, store, embedder, limits=Limits(), prune=True))
+
+    thread = threading.Thread(target=watch, args=([folder], sync, stop), kwargs={"poll_s": 0.1, "settle_s": 0.3})
+    thread.start()
+
+    def texts():
+        return " ".join(p.text for r in store.documents() for p in store.passages_of(r.doc_id))
+
+    def eventually(condition, what):
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if condition():
+                return time.monotonic()
+            time.sleep(0.05)
+        raise AssertionError(f"watch did not reflect {what}")
+
+    try:
+        eventually(lambda: "bicycles" in texts(), "the files already there")
+        changed_at = time.monotonic()
+        (folder / "second.md").write_text("# Second\n\nThe second note is about ferries.\n")
+        seen = eventually(lambda: "ferries" in texts(), "an added file")
+        assert seen - changed_at < 5
+        (folder / "first.md").write_text("# First\n\nThe first note is now about trams.\n")
+        eventually(lambda: "trams" in texts() and "bicycles" not in texts(), "a changed file")
+        (folder / "second.md").unlink()
+        eventually(lambda: [r.source for r in store.documents()] == ["first.md"], "a deleted file")
+    finally:
+        stop.set()
+        thread.join()
+    statuses = [o.status for r in reports for o in r.outcomes]
+    assert ADDED in statuses and UPDATED in statuses and REMOVED in statuses
