@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also time retrieval over a store of N passages generated from the folder's (repeatable: "
         "--scale 10000 --scale 100000)",
     )
+    bench.add_argument(
+        "--rounds", type=int, default=3, help="times ingest and raw embedding are each measured, alternately (default 3)"
+    )
+    bench.add_argument(
+        "--hostile", type=int, default=0, metavar="N",
+        help="also ingest N PDFs made from the folder's PDFs, most of them broken on purpose",
+    )
     bench.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     evaluate = commands.add_parser("eval", help="measure retrieval and answers on a question set")
     evaluate.add_argument("--qa", type=Path, required=True, help="questions, one JSON object a line")
@@ -138,7 +145,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     if not args.path.is_dir():
         raise UsageError(f"no such folder: {args.path}")
     results = run_bench(
-        args.path, settings, queries=args.queries, generations=args.generations, out=sys.stdout, scales=args.scale
+        args.path, settings, queries=args.queries, generations=args.generations, out=sys.stdout, scales=args.scale,
+        rounds=args.rounds, hostile=args.hostile,
     )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -112,7 +112,10 @@ class Pipeline:
             reset=reset,
             on_progress=on_progress,
             limits=self.limits,
-            embed_batch=2 * self.settings.embed_batch_size,
+            # The model sorts a call's texts by length before batching them: the more texts per
+            # call, the less padding (squad2-dev, two runs: groups of 64 ran at 0.75-0.87x the speed of
+            # one call over all passages, groups of 256 at 0.92-1.06x).
+            embed_batch=8 * self.settings.embed_batch_size,
             wait_s=self.settings.write_wait_s,
             on_wait=on_wait,
         )

@@ -53,3 +53,27 @@ def test_every_pdf_of_the_corpus_gets_the_outcome_files_json_implies(fake_pipeli
     assert {o.source: o.status for o in again.outcomes} == {
         source: "unchanged" if o.status == "added" else o.status for source, o in outcomes.items()
     }
+
+
+@pytest.mark.skipif(not PDF_SAMPLES.is_dir(), reason="shared PDF corpus not present")
+def test_a_folder_of_broken_pdfs_ends_with_every_file_accounted_for(tmp_path, fake_pipeline):
+    from ragapp.bench import MUTATIONS, make_hostile_pdfs
+
+    folder = make_hostile_pdfs(sorted(PDF_SAMPLES.rglob("*.pdf")), 3 * len(MUTATIONS), tmp_path / "broken")
+    report = fake_pipeline.ingest([folder])
+    outcomes = {o.source: o for o in report.outcomes}
+    assert sorted(outcomes) == sorted(p.name for p in folder.iterdir())  # every file, once
+    for source, outcome in outcomes.items():
+        assert outcome.status in ("added", "failed"), source
+        if outcome.status == "failed":
+            # A reason a person understands, from the loader, never a parser's crash.
+            assert outcome.reason.split(" (")[0] in {
+                "damaged PDF", "empty file", "no extractable text", "password-protected PDF",
+            }, (source, outcome.reason)
+        if "-intact-" in source and "password" not in source:
+            assert outcome.status == "added" or "no extractable text" in outcome.reason, source
+        if "-empty-" in source or "-random-bytes-" in source:
+            assert outcome.status == "failed", source
+    stored = {r.source for r in fake_pipeline.documents()}
+    assert stored == {s for s, o in outcomes.items() if o.status == "added"}
+    assert report.passages == fake_pipeline.store().count()

@@ -11,7 +11,7 @@ import streamlit as st
 from ragapp.ingestion import FAILED, SKIPPED, Progress
 from ragapp.loaders import SUPPORTED_SUFFIXES
 from ragapp.pipeline import Pipeline
-from ragapp.store import Filter, file_type
+from ragapp.store import Filter, StoreBusyError, file_type
 from ui.render import inert
 
 
@@ -41,7 +41,7 @@ def save_uploads(files, upload_dir: Path) -> list[Path]:
 def upload_section(pipeline: Pipeline, collection: str) -> None:
     st.subheader("Add documents")
     files = st.file_uploader(
-        "PDF, Markdown or text files",
+        "PDF, Word, HTML, Markdown or text files",
         type=sorted(s.lstrip(".") for s in SUPPORTED_SUFFIXES),
         accept_multiple_files=True,
         key=f"uploader-{st.session_state.get('upload_round', 0)}",
@@ -55,14 +55,22 @@ def upload_section(pipeline: Pipeline, collection: str) -> None:
         eta = f", about {p.eta_s:.0f} s left" if p.eta_s else ""
         bar.progress(p.files_done / max(1, p.files_total), text=f"{p.files_done}/{p.files_total} files, {p.passages} passages{eta}")
 
-    report = pipeline.ingest(paths, collection, on_progress=progress)
-    bar.empty()
+    waiting = st.empty()
+    try:
+        report = pipeline.ingest(paths, collection, on_progress=progress, on_wait=lambda message: waiting.info(message.capitalize()))
+    except StoreBusyError as exc:
+        st.error(f"Not stored: {exc}.")
+        return
+    finally:
+        waiting.empty()
+        bar.empty()
+    # The same outcomes, in the same words, as `ingest` prints.
     for outcome in report.outcomes:
-        name = Path(outcome.source).name
+        line = f"{Path(outcome.source).name}: {outcome.describe()}"
         if outcome.status in (FAILED, SKIPPED):
-            st.error(f"{name}: {outcome.reason}")
+            st.error(line)
         else:
-            st.success(f"{name}: {outcome.status}, {_count(outcome.passages, 'passage')}")
+            st.success(line)
     # A new uploader key clears the picked files, so they are not ingested twice.
     st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
 
@@ -78,8 +86,12 @@ def documents_section(pipeline: Pipeline, collection: str) -> None:
         pages = f" · {_count(record.pages, 'page')}" if record.pages else ""
         left.markdown(f"**{inert(Path(record.source).name)}**  \n{_count(record.passages, 'passage')}{pages}")
         if right.button("", icon=":material/delete:", key=f"delete-{record.doc_id}", help=f"Delete {record.source}"):
-            pipeline.delete_document(record.doc_id, collection)
-            st.rerun()
+            try:
+                pipeline.delete_document(record.doc_id, collection)
+            except StoreBusyError as exc:
+                st.error(f"Not deleted: {exc}.")
+            else:
+                st.rerun()
 
 
 def _count(n: int, noun: str) -> str:
