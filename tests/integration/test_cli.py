@@ -103,7 +103,7 @@ def test_password_protected_pdf_fails_alone_and_the_rest_is_stored(tmp_path):
     # Non-PDF files of the folder are listed as skipped, not silently dropped.
     assert "LICENSE: skipped: unsupported file type" in result.stdout
     # Every file is listed with its outcome at the end.
-    assert "001-trivial/minimal-document.pdf: stored, 1 passage (new)" in result.stdout.splitlines()
+    assert "001-trivial/minimal-document.pdf: stored, 2 passages (new)" in result.stdout.splitlines()
 
 
 def test_usage_errors_exit_2(tmp_path):
