@@ -17,7 +17,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 endif
 WHEEL_CACHE := $(HOME)/.cache/ragapp-wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
 
-.PHONY: install dev run test clean-store
+.PHONY: install dev run test clean-store chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,7 +50,14 @@ run: install
 	$(BIN)/ingest data/sample
 	$(BIN)/streamlit run ui/app.py --server.headless true --server.port $(PORT)
 
-test: dev
+# The browser tests drive Debian's Chromium (test tools cannot download browsers here).
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+		echo "warning: $(CHROMIUM) is missing and could not be installed: the browser tests will be skipped"
+
+test: dev chromium
 	$(BIN)/python -m pytest
 
 clean-store:

@@ -68,17 +68,26 @@ class SentenceTransformerEmbedder:
             return int(self._loaded().max_seq_length)
 
     def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
+        """Vectors of the texts, in order. Many texts are sorted by length (less padding) and
+        embedded one batch at a time, each batch under the lock: a question asked while an upload
+        embeds hundreds of passages waits for one batch, not for all of them."""
         if not texts:
             return []
-        with self._lock:
-            vectors = self._loaded().encode(
-                list(texts),
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return vectors.tolist()
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        vectors: list[list[float] | None] = [None] * len(texts)
+        for at in range(0, len(order), self.batch_size):
+            batch = order[at : at + self.batch_size]
+            with self._lock:
+                embedded = self._loaded().encode(
+                    [texts[i] for i in batch],
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            for i, vector in zip(batch, embedded.tolist()):
+                vectors[i] = vector
+        return vectors
 
     def count_tokens(self, text: str) -> int:
         with self._counter_lock:

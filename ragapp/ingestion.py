@@ -207,7 +207,9 @@ class _Run:
             index, previous, digest = to_read[str(parsed.path)]
             source = self._source(index)
             if parsed.document is None:
-                self.store.remember_failure(document_id(str(parsed.path)), digest, self.limits.attempt(self.cut), parsed.reason)
+                self.store.remember_failure(
+                    document_id(str(parsed.path)), digest, self.limits.attempt(self.cut), parsed.reason, source
+                )
                 self._settle(index, FileOutcome(str(parsed.path), source, FAILED, reason=parsed.reason))
                 continue
             try:
@@ -308,7 +310,7 @@ def _prune(paths: Sequence[Path], present: set[str], store: Store) -> list[FileO
             count = store.remove_document(record.doc_id)
             removed.append(FileOutcome(record.path, record.source, REMOVED, passages=count, reason="file is gone"))
     present_ids = {document_id(p) for p in present}
-    for doc_id, _ in store.failures():
-        if doc_id not in present_ids:
-            store.forget_failure(doc_id)
+    for failure in store.failures():
+        if failure.doc_id not in present_ids:
+            store.forget_failure(failure.doc_id)
     return removed

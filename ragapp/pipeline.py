@@ -125,6 +125,10 @@ class Pipeline:
         s = self.settings
         return Limits(s.max_file_mb, s.parse_timeout_s, s.parse_memory_mb, s.parse_workers)
 
+    def collections(self) -> list[str]:
+        """The store's collections that hold files."""
+        return self.store().collections()
+
     def documents(self, collection: str | None = None) -> list[DocumentRecord]:
         return self.store(collection).documents()
 

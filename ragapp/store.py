@@ -253,6 +253,16 @@ class DocumentRecord:
     recipe: str = ""  # how its passages were cut (splitter.recipe); another recipe means cut again
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A file that could not be stored, and why (as its last ingest found)."""
+
+    doc_id: str
+    source: str
+    reason: str
+    failed_at: float
+
+
 class Manifest:
     """SQLite, per collection: the ingested files with their content hashes, and the full-text
     index of their passages (written together, in one transaction)."""
@@ -278,8 +288,12 @@ class Manifest:
             self._db.execute(
                 """CREATE TABLE IF NOT EXISTS failures (
                     collection TEXT NOT NULL, doc_id TEXT NOT NULL, content_hash TEXT NOT NULL,
-                    attempt TEXT NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (collection, doc_id))"""
+                    attempt TEXT NOT NULL, reason TEXT NOT NULL, source TEXT NOT NULL DEFAULT '',
+                    failed_at REAL NOT NULL DEFAULT 0, PRIMARY KEY (collection, doc_id))"""
             )
+            if "source" not in {row[1] for row in self._db.execute("PRAGMA table_info(failures)")}:
+                self._db.execute("ALTER TABLE failures ADD COLUMN source TEXT NOT NULL DEFAULT ''")
+                self._db.execute("ALTER TABLE failures ADD COLUMN failed_at REAL NOT NULL DEFAULT 0")
             # Writes begun in Chroma and not yet recorded here (see the module docstring).
             self._db.execute(
                 """CREATE TABLE IF NOT EXISTS unfinished (
@@ -325,12 +339,15 @@ class Manifest:
             ).fetchall()
         return [DocumentRecord(*row) for row in rows]
 
-    def remember_failure(self, collection: str, doc_id: str, content_hash: str, attempt: str, reason: str) -> None:
+    def remember_failure(
+        self, collection: str, doc_id: str, content_hash: str, attempt: str, reason: str, source: str = ""
+    ) -> None:
         """Remember why a file (this content, read this way) could not be stored."""
         with self._lock, self._db:
             self._db.execute(
-                "INSERT OR REPLACE INTO failures (collection, doc_id, content_hash, attempt, reason) VALUES (?, ?, ?, ?, ?)",
-                (collection, doc_id, content_hash, attempt, reason),
+                "INSERT OR REPLACE INTO failures (collection, doc_id, content_hash, attempt, reason, source, failed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (collection, doc_id, content_hash, attempt, reason, source, time.time()),
             )
 
     def failure(self, collection: str, doc_id: str, content_hash: str, attempt: str) -> str | None:
@@ -342,10 +359,13 @@ class Manifest:
             ).fetchone()
         return row[0] if row else None
 
-    def failures(self, collection: str) -> list[tuple[str, str]]:
-        """(doc_id, reason) of every remembered failure of the collection."""
+    def failures(self, collection: str) -> list[Failure]:
+        """Every remembered failure of the collection, by source path."""
         with self._lock:
-            return self._db.execute("SELECT doc_id, reason FROM failures WHERE collection = ?", (collection,)).fetchall()
+            rows = self._db.execute(
+                "SELECT doc_id, source, reason, failed_at FROM failures WHERE collection = ? ORDER BY source", (collection,)
+            ).fetchall()
+        return [Failure(*row) for row in rows]
 
     def forget_failure(self, collection: str, doc_id: str | None = None) -> None:
         with self._lock, self._db:
@@ -529,18 +549,22 @@ class Store:
     def record(self, doc_id: str) -> DocumentRecord | None:
         return self._manifest.get(self.name, doc_id)
 
+    def collections(self) -> list[str]:
+        """Every collection of the store this one belongs to that holds files."""
+        return self._manifest.collections()
+
     def documents(self) -> list[DocumentRecord]:
         """Every ingested file of this collection, by source path."""
         return self._manifest.all(self.name)
 
-    def remember_failure(self, doc_id: str, content_hash: str, attempt: str, reason: str) -> None:
-        self._manifest.remember_failure(self.name, doc_id, content_hash, attempt, reason)
+    def remember_failure(self, doc_id: str, content_hash: str, attempt: str, reason: str, source: str = "") -> None:
+        self._manifest.remember_failure(self.name, doc_id, content_hash, attempt, reason, source)
 
     def failure(self, doc_id: str, content_hash: str, attempt: str) -> str | None:
         return self._manifest.failure(self.name, doc_id, content_hash, attempt)
 
-    def failures(self) -> list[tuple[str, str]]:
-        """(doc_id, reason) of the files that could not be stored, as last tried."""
+    def failures(self) -> list["Failure"]:
+        """The files that could not be stored, as last tried, with the reason."""
         return self._manifest.failures(self.name)
 
     def forget_failure(self, doc_id: str) -> None:
@@ -631,6 +655,18 @@ class Store:
         got = self._collection.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
         passages = [Passage.from_record(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
         return sorted(passages, key=lambda p: p.index)
+
+    def page_text(self, doc_id: str, page: int | None) -> str:
+        """The text of one page (or of the whole file, page None) as ingested, put together from
+        its passages at their offsets: what surrounds a cited passage, even when the file has
+        changed or gone since. Gaps between passages (whitespace the splitter dropped) are spaces."""
+        passages = [p for p in self.passages_of(doc_id) if p.page == page]
+        if not passages:
+            return ""
+        text = [" "] * max(p.end for p in passages)
+        for passage in passages:
+            text[passage.start : passage.end] = passage.text
+        return "".join(text)
 
     def search_text(self, text: str, k: int, scope: "Scope | None" = None) -> list[tuple[str, float]]:
         """(id, BM25 score) of the k passages whose words best match the text, best first."""

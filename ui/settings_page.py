@@ -1,0 +1,44 @@
+"""The Settings page: the models, the store and the retrieval settings in force (read-only)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import streamlit as st
+
+from ragapp.models import resolve_embed_model, resolve_llm
+from ragapp.pipeline import Pipeline
+from ragapp.settings import ENV_PREFIX
+
+
+def page(pipeline: Pipeline) -> None:
+    settings = pipeline.settings
+    st.header("Settings")
+    st.caption(
+        "In force for this app, from the defaults, the settings file and the RAGAPP_* environment variables. "
+        "Change them there and restart the app."
+    )
+    st.subheader("Models and store")
+    st.table(
+        [
+            {"What": "Chat model (GGUF)", "In force": str(resolve_llm(settings.model_path))},
+            {"What": "Embedding model", "In force": str(resolve_embed_model(settings.embed_model))},
+            {"What": "Reranker", "In force": settings.reranker_path or "none"},
+            {"What": "Store folder", "In force": str(settings.store_dir.resolve())},
+            {"What": "Upload folder", "In force": str(settings.upload_dir.resolve())},
+            {"What": "Collection", "In force": settings.collection},
+            {"What": "Collections in the store", "In force": ", ".join(pipeline.collections()) or "none yet"},
+        ],
+    )
+    st.subheader("All settings")
+    helps = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(settings)}
+    st.table(
+        [
+            {
+                "Setting": ENV_PREFIX + name.upper(),
+                "Value": str(getattr(settings, name)),
+                "What it does": helps[name],
+            }
+            for name in helps
+        ],
+    )

@@ -1,0 +1,61 @@
+"""A cited passage where it sits: its PDF page with the passage highlighted, or its surrounding
+text with the passage marked; and the original file to download."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import streamlit as st
+
+from ragapp.documents import Passage
+from ragapp.pages import PageError, render_pdf_page, text_context
+from ragapp.pipeline import Pipeline
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _rendered(path: str, page: int, passage_text: str, modified: float) -> tuple[bytes, bool]:
+    # modified is part of the key: a changed file is rendered again.
+    page_image = render_pdf_page(Path(path), page, passage_text)
+    return page_image.png, page_image.highlighted
+
+
+def show_source(pipeline: Pipeline, collection: str, passage: Passage, key: str) -> None:
+    """The passage in its place, then a download button for the original file."""
+    path = Path(passage.path)
+    if passage.page is not None and path.suffix.lower() == ".pdf" and path.is_file():
+        try:
+            png, highlighted = _rendered(str(path), passage.page, passage.text, path.stat().st_mtime)
+        except PageError as exc:
+            st.warning(f"{exc} The passage as ingested:")
+            _show_in_text(pipeline, collection, passage)
+        else:
+            note = "the cited passage is highlighted" if highlighted else "the passage could not be located on the page image"
+            st.image(png, caption=f"Page {passage.page} of {Path(passage.source).name}: {note}")
+    else:
+        if not path.is_file():
+            st.caption(f"The original file is no longer at {path}; the passage as ingested:")
+        _show_in_text(pipeline, collection, passage)
+    if path.is_file():
+        st.download_button(
+            f"Download {path.name}",
+            data=lambda: path.read_bytes(),  # read only when clicked
+            file_name=path.name,
+            key=f"download-{key}",
+            icon=":material/download:",
+        )
+
+
+def _show_in_text(pipeline: Pipeline, collection: str, passage: Passage) -> None:
+    page_text = pipeline.store(collection).page_text(passage.doc_id, passage.page)
+    if not page_text:
+        page_text, start, end = passage.text, 0, len(passage.text)
+    else:
+        start, end = passage.start, passage.end
+    before, cited, after = text_context(page_text, start, end)
+    # Every character of the document is escaped: only our own <mark> and <div> are HTML.
+    st.html(
+        '<div class="ragapp-source" style="white-space: pre-wrap; font-size: 0.9rem; line-height: 1.5; '
+        'max-height: 24rem; overflow-y: auto; border-left: 3px solid #ddd; padding-left: 0.75rem">'
+        f"{html.escape(before)}<mark>{html.escape(cited)}</mark>{html.escape(after)}</div>"
+    )
