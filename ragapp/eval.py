@@ -8,7 +8,6 @@ import random
 import re
 import statistics
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable

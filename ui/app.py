@@ -14,7 +14,7 @@ import streamlit as st  # noqa: E402
 
 from ragapp.pipeline import Pipeline  # noqa: E402
 from ragapp.settings import Settings  # noqa: E402
-from ui import ask, documents_page, settings_page, sidebar  # noqa: E402
+from ui import ask, documents_page, settings_page  # noqa: E402
 
 # A local icon file: a ":material/...:" page icon makes the browser fetch it from Google's servers.
 ICON = Path(__file__).resolve().parent / "icon.png"
