@@ -24,6 +24,7 @@ DOCX_SUFFIXES = {".docx"}
 SUPPORTED_SUFFIXES = PDF_SUFFIXES | MARKDOWN_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES | DOCX_SUFFIXES
 
 NO_TEXT = "no extractable text (probably a scan: OCR is not enabled)"
+NO_VISIBLE_TEXT = "no visible text (the page holds only scripts, styles, images or hidden parts)"
 
 
 class LoadError(Exception):
@@ -63,7 +64,8 @@ def load(path: Path, root: Path | None = None) -> Document:
         title = _markdown_title(text) if kind == "markdown" else None
         pages = (Page(None, text),)
     if not any(page.text.strip() for page in pages):
-        raise LoadError(NO_TEXT)
+        # "A scan" is the likely story for a PDF or a Word file of pictures, not for a web page.
+        raise LoadError(NO_VISIBLE_TEXT if kind == "html" else NO_TEXT)
     return Document(
         path=str(path),
         source=source,

@@ -8,7 +8,7 @@ import pytest
 from conftest import PDF_SAMPLES, SAMPLE
 from pdfgen import write_pdf
 
-from ragapp.loaders import NO_TEXT, LoadError, load
+from ragapp.loaders import NO_TEXT, NO_VISIBLE_TEXT, LoadError, load
 from ragapp.splitter import split
 
 TEXT = "Caf\u00e9 cr\u00e8me, \u201cquoted\u201d, 5 \u20ac.\nSecond line.\n"
@@ -167,7 +167,7 @@ def test_html_title_falls_back_to_the_first_h1_then_the_file_name(tmp_path):
 
 def test_html_without_visible_text_says_so(tmp_path):
     (tmp_path / "blank.html").write_text("<html><head><title>T</title></head><body><img src=x></body></html>")
-    with pytest.raises(LoadError, match=re.escape(NO_TEXT)):
+    with pytest.raises(LoadError, match=re.escape(NO_VISIBLE_TEXT)):
         load(tmp_path / "blank.html", tmp_path)
 
 
