@@ -161,6 +161,7 @@ def _outline_marks(reader, items, parents: tuple[str, ...]) -> list[tuple[int, s
     return marks
 
 
+# Control characters that no text contains (tab, line feed, carriage return and form feed do).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
@@ -179,8 +180,6 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
     (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
 )
-# Control characters that no text contains (tab, line feed, carriage return and form feed do).
-_C0 = re.compile(r"[\x00-\x08\x0b\x0e-\x1f]")
 _C1 = re.compile(r"[\x80-\x9f]")
 
 
@@ -207,7 +206,7 @@ def _decode_text(data: bytes, declared: str | None = None) -> str:
         except (UnicodeDecodeError, LookupError):  # LookupError: a declared codec that is not for text
             continue
     text = data.decode("latin-1")  # never fails: every byte is a latin-1 character
-    if _too_many(_C0, text):
+    if _too_many(_CONTROL, text):
         raise LoadError("binary data, not text")
     if _too_many(_C1, text):  # another encoding (Shift-JIS, KOI8-R, ...) that latin-1 turns into controls
         raise LoadError("cannot decode the text (not UTF-8, UTF-16, cp1252 or latin-1)")
@@ -229,7 +228,7 @@ def _bomless_utf16(data: bytes) -> str | None:
 
 def _checked(text: str) -> str:
     """The text, unless its control characters show it to be binary data."""
-    if _too_many(_C0, text) or _too_many(_C1, text):
+    if _too_many(_CONTROL, text) or _too_many(_C1, text):
         raise LoadError("binary data, not text")
     return text
 

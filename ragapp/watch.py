@@ -8,24 +8,20 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ragapp.ingestion import discover
+
 Snapshot = dict[str, tuple[int, int]]
 
 
 def snapshot(paths: Sequence[Path]) -> Snapshot:
-    """(size, modification time) of every file under the paths (names starting with '.' ignored)."""
+    """(size, modification time) of every file ingest would see under the paths."""
     found: Snapshot = {}
-    for given in paths:
-        given = Path(given).expanduser().resolve()
-        candidates = [given] if given.is_file() else given.rglob("*")
-        for path in candidates:
-            try:
-                relative = path.relative_to(given) if path != given else Path(path.name)
-                if any(part.startswith(".") for part in relative.parts) or not path.is_file():
-                    continue
-                stat = path.stat()
-            except OSError:  # vanished while we looked: the next look sees it gone
-                continue
-            found[str(path)] = (stat.st_size, stat.st_mtime_ns)
+    for path, _root in discover(paths):
+        try:
+            stat = path.stat()
+        except OSError:  # vanished while we looked: the next look sees it gone
+            continue
+        found[str(path)] = (stat.st_size, stat.st_mtime_ns)
     return found
 
 
