@@ -1,0 +1,146 @@
+"""Saving a file uploaded in the browser app: under a name made from its content, never the one sent.
+
+The browser's file name is only metadata (`display_name`); the bytes are stored as
+`upload_dir / <sha256[:32]><suffix>`, where the suffix comes from what the bytes are (`detect_type`), not
+from the name. The original bytes are kept unchanged, so a citation can open them and they can be
+downloaded again under the name the person gave them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+KINDS = {".pdf": "pdf", ".docx": "docx", ".html": "html", ".md": "markdown", ".txt": "text"}
+MAX_NAME = 120
+BINARY = "not a PDF, Word, HTML or text file (the content is binary data)"
+OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# Longest BOM first: the UTF-32 LE BOM begins with the UTF-16 LE one.
+BOMS = [
+    (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"), (b"\xef\xbb\xbf", "utf-8-sig"),
+]
+
+
+class UploadRejected(Exception):
+    """An upload that is not stored; the message is the reason, for a person (e.g. 'over the upload size limit (12.3 MB; the limit is 10 MB)')."""
+
+
+@dataclass(frozen=True)
+class SavedUpload:
+    path: Path  # where the bytes were written: upload_dir / f"{sha256(data)[:32]}{suffix}"
+    name: str  # the display name (see display_name)
+    kind: str  # "pdf", "docx", "html", "markdown" or "text"
+
+
+def display_name(original: str) -> str:
+    """What the person called the file, safe to keep as metadata and to show (escaped by the app)."""
+    # Browsers on Windows and some clients send a whole path; either separator may appear.
+    name = original.replace("\\", "/").rsplit("/", 1)[-1]
+    # Control and format characters (NUL, newlines, a right-to-left override) can hide or fake a name.
+    name = "".join(ch for ch in name if not unicodedata.category(ch).startswith("C"))
+    name = " ".join(name.split())
+    if len(name) > MAX_NAME:
+        stem, dot, ext = name.rpartition(".")
+        # Keep the extension when there is a sensible one, so "report….pdf" still reads as a PDF.
+        if dot and stem and len(ext) < 16:
+            name = stem[: MAX_NAME - len(ext) - 1].rstrip() + "." + ext
+        else:
+            name = name[:MAX_NAME].rstrip()
+    return "upload" if name in ("", ".", "..") else name
+
+
+def _decode(data: bytes) -> str | None:
+    """The text the bytes hold, or None when they are not text."""
+    for bom, codec in BOMS:
+        if data.startswith(bom):
+            try:
+                text = data.decode(codec)
+            except UnicodeDecodeError:
+                return None
+            # NUL is expected inside UTF-16/32 bytes, but not as a decoded character.
+            return None if "\x00" in text else text
+    if b"\x00" in data:  # no text encoding without a BOM puts NUL bytes in a document
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:  # cp1252 leaves five bytes undefined
+        return None
+    # cp1252 decodes almost any byte string; control characters are what give binary data away.
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f" for ch in text):
+        return None
+    return text
+
+
+def detect_type(data: bytes, name: str) -> str:
+    """The file's type from its bytes, as the suffix it is stored under (".pdf", ".docx", ".html", ".md", ".txt")."""
+    lower = name.lower()
+    if not data.strip():
+        raise UploadRejected("empty file")
+    # PDF readers accept a header after some junk, so look a little beyond byte 0 as they do.
+    if b"%PDF-" in data[:1024]:
+        return ".pdf"
+    if data.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                names = archive.namelist()  # the directory only: nothing is decompressed
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+            raise UploadRejected("damaged ZIP/Word file") from None
+        if "word/document.xml" in names:
+            return ".docx"
+        raise UploadRejected("a ZIP archive, not a Word document")
+    if data.startswith(OLE2):
+        # Word wraps an encrypted .docx in an OLE2 container; otherwise OLE2 is a pre-2007 Office file.
+        if lower.endswith(".docx"):
+            raise UploadRejected("password-protected document")
+        raise UploadRejected("an old Office (.doc/.xls/.ppt) file: save it as .docx or PDF")
+    text = _decode(data)
+    if text is None:
+        raise UploadRejected(BINARY)
+    if not text.strip():  # e.g. only a BOM, or UTF-16 spaces
+        raise UploadRejected("empty file")
+    start = text[:2048].strip().lower()
+    if start.startswith(("<!doctype html", "<html")) or lower.endswith((".html", ".htm")):
+        return ".html"
+    if lower.endswith((".md", ".markdown")):
+        return ".md"
+    return ".txt"
+
+
+def save_upload(data: bytes, original_name: str, upload_dir: Path, max_mb: float) -> SavedUpload:
+    """Check an upload and store it under its content hash; raises UploadRejected with the reason."""
+    # The size first: nothing else is worth doing with a file that is too big.
+    if len(data) > max_mb * 1_000_000:
+        raise UploadRejected(
+            f"over the upload size limit ({len(data) / 1_000_000:.1f} MB; the limit is {max_mb:g} MB)"
+        )
+    suffix = detect_type(data, original_name)
+    upload_dir = Path(upload_dir)
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    # The name is built only from hex digits and a fixed suffix, so it cannot leave upload_dir.
+    target = upload_dir / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
+    same = target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data
+    if not same:
+        # A temporary file in the same folder, then an atomic rename: a reader (or a crash) never
+        # sees a half-written upload, and two equal uploads at once both end with the full file.
+        fd, tmp = tempfile.mkstemp(dir=upload_dir, prefix=".upload-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return SavedUpload(path=target, name=display_name(original_name), kind=KINDS[suffix])
