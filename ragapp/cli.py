@@ -1,4 +1,5 @@
-"""`ragapp ask | documents | settings | bench`: the library from the command line, for scripts."""
+"""`ragapp ask | documents | settings | bench | eval | users | grant | revoke`: the library from
+the command line, for scripts and for the person who runs the app."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import json
 import sys
 from pathlib import Path
 
+from ragapp.accounts import ACCESS, ROLES, AccessDenied, AccountError
 from ragapp.documents import DECLINED
 from ragapp.ingestion import UsageError
 from ragapp.models import ModelNotFoundError
 from ragapp.settings import Settings, SettingsError
 from ragapp.store import Filter, StoreError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DENIED = 0, 1, 2, 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     ask = commands.add_parser("ask", help="answer a question from the stored documents, with sources")
     ask.add_argument("question")
     ask.add_argument("--collection", help="collection to search (default: the collection setting)")
+    ask.add_argument(
+        "--user", metavar="NAME",
+        help="ask as this account, with its rights: refused for a collection it may not read "
+        "(default: the machine's owner, who may read everything)",
+    )
     ask.add_argument(
         "--filter", action="append", default=[], metavar="KIND=VALUE",
         help="search only some documents: doc=PATH, folder=FOLDER or type=EXTENSION (pdf, md, txt); "
@@ -44,6 +51,33 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--collection")
 
     commands.add_parser("settings", help="print the settings in force")
+
+    users = commands.add_parser("users", help="manage the accounts of the app (RAGAPP_SIGN_IN=accounts or proxy)")
+    user_commands = users.add_subparsers(dest="users_command", required=True)
+    add = user_commands.add_parser("add", help="create an account (the first one is always an admin)")
+    add.add_argument("name")
+    add.add_argument("--role", choices=ROLES, default="reader", help="admin, editor or reader (default reader)")
+    add.add_argument(
+        "--password-stdin", action="store_true",
+        help="read the password from the first line of standard input (without it the account has no "
+        "password: for sign-in through the proxy)",
+    )
+    remove = user_commands.add_parser("remove", help="delete an account, its grants and its history")
+    remove.add_argument("name")
+    user_commands.add_parser("list", help="list the accounts with their roles and grants")
+    role = user_commands.add_parser("role", help="change an account's role")
+    role.add_argument("name")
+    role.add_argument("role", choices=ROLES)
+    password = user_commands.add_parser("password", help="set an account's password (read from standard input)")
+    password.add_argument("name")
+
+    grant = commands.add_parser("grant", help="let an account read, or read and write, a collection")
+    grant.add_argument("name")
+    grant.add_argument("collection")
+    grant.add_argument("access", choices=ACCESS)
+    revoke = commands.add_parser("revoke", help="take away an account's access to a collection")
+    revoke.add_argument("name")
+    revoke.add_argument("collection")
 
     bench = commands.add_parser("bench", help="measure ingest, retrieval and generation speed on a folder")
     bench.add_argument("path", type=Path, help="folder of documents to measure with")
@@ -81,21 +115,30 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.load(args.config)
         return COMMANDS[args.command](args, settings)
-    except (SettingsError, StoreError, ModelNotFoundError, UsageError) as exc:
+    except AccessDenied as exc:
+        print(f"ragapp: access denied: {exc}", file=sys.stderr)
+        return EXIT_DENIED
+    except (SettingsError, StoreError, ModelNotFoundError, UsageError, AccountError) as exc:
         print(f"ragapp: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from ragapp.pipeline import Pipeline
+    from ragapp.workspace import workspace_for
 
     try:
         only = Filter.parse(args.filter)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     pipeline = Pipeline(settings)
+    # The rights are checked before the models load: a refusal is immediate.
+    workspace = workspace_for(pipeline, args.user)
+    collection = args.collection or settings.collection
+    if not workspace.may_read(collection):
+        raise AccessDenied(f"{workspace.user.name} may not read the collection '{collection}'")
     pipeline.warm_up()  # so the timings measure the question, not loading the models
-    ask = functools.partial(pipeline.ask, args.question, args.collection, only=only, follows=args.follows)
+    ask = functools.partial(workspace.ask, args.question, collection, only=only, follows=args.follows)
     if args.json:
         answer = ask()
         print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
@@ -169,7 +212,71 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"ask": cmd_ask, "eval": cmd_eval, "documents": cmd_documents, "settings": cmd_settings, "bench": cmd_bench}
+def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+    from ragapp.accounts import Accounts
+    from ragapp.history import History
+
+    accounts = Accounts(settings.app_db_path)
+    command = args.users_command
+    if command == "add":
+        password = _read_password() if args.password_stdin else None
+        user = accounts.add(args.name, args.role, password)
+        note = " (the first account is always an admin)" if user.role != args.role else ""
+        print(f"added {user.name} as {user.role}{note}{'' if password else ', without a password (proxy sign-in only)'}")
+    elif command == "remove":
+        accounts.remove(args.name)
+        History(settings.app_db_path).delete_all(args.name)
+        print(f"removed {args.name}, with their grants and history")
+    elif command == "role":
+        user = accounts.set_role(args.name, args.role)
+        print(f"{user.name} is now {user.role}")
+    elif command == "password":
+        accounts.set_password(args.name, _read_password())
+        print(f"password of {args.name} changed")
+    else:
+        grants: dict[str, list[str]] = {}
+        for name, collection, access in accounts.grants():
+            grants.setdefault(name, []).append(f"{collection}:{access}")
+        users = accounts.users()
+        if not users:
+            print("no accounts yet: ragapp users add NAME --role admin --password-stdin")
+        for user in users:
+            rights = "every collection" if user.is_admin else (", ".join(grants.get(user.name, [])) or "no collections")
+            columns = [user.name, user.role, rights] + ([] if user.has_password else ["(no password)"])
+            print("\t".join(columns))
+    return EXIT_OK
+
+
+def _read_password() -> str:
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise UsageError("no password on standard input")
+    return password
+
+
+def cmd_grant(args: argparse.Namespace, settings: Settings) -> int:
+    from ragapp.accounts import Accounts
+    from ragapp.store import check_collection_name
+
+    Accounts(settings.app_db_path).grant(args.name, check_collection_name(args.collection), args.access)
+    print(f"{args.name} may now {args.access} the collection '{args.collection}'")
+    return EXIT_OK
+
+
+def cmd_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from ragapp.accounts import Accounts
+
+    if Accounts(settings.app_db_path).revoke(args.name, args.collection):
+        print(f"{args.name} no longer has access to the collection '{args.collection}'")
+    else:
+        print(f"{args.name} had no grant on the collection '{args.collection}'")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "ask": cmd_ask, "eval": cmd_eval, "documents": cmd_documents, "settings": cmd_settings, "bench": cmd_bench,
+    "users": cmd_users, "grant": cmd_grant, "revoke": cmd_revoke,
+}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Protocol, Sequence
+from typing import Callable, Iterator, Protocol, Sequence
 
 Message = dict[str, str]
 
@@ -26,6 +28,46 @@ class Generator(Protocol):
 def generate(generator: Generator, messages: Sequence[Message], max_tokens: int, grammar: str | None = None) -> str:
     """The whole answer at once."""
     return "".join(generator.stream(messages, max_tokens, grammar))
+
+
+class FairQueue:
+    """The one model, taken in turns: first come, first served, and each waiting question knows
+    how many are ahead of it. (A plain lock lets any waiter in next, so one question could wait
+    through many others.)"""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._waiting: deque[object] = deque()  # the head holds the model
+
+    @contextmanager
+    def turn(self, on_wait: Callable[[int], None] | None = None) -> Iterator[None]:
+        """Hold the model for the block. on_wait(n) hears how many are ahead, whenever that changes."""
+        ticket = object()
+        with self._changed:
+            self._waiting.append(ticket)
+        try:
+            told = 0
+            while True:
+                with self._changed:
+                    ahead = self._waiting.index(ticket)
+                    if ahead == 0:
+                        break
+                    if ahead == told:
+                        self._changed.wait(timeout=1.0)
+                        continue
+                told = ahead
+                if on_wait:
+                    on_wait(ahead)  # outside the lock: it may update a page, or raise to give up
+            yield
+        finally:
+            # Also when the waiter gives up (a closed browser tab): its place is freed for the rest.
+            with self._changed:
+                self._waiting.remove(ticket)
+                self._changed.notify_all()
+
+    def __len__(self) -> int:
+        with self._changed:
+            return len(self._waiting)
 
 
 class LlamaCppGenerator:

@@ -3,15 +3,16 @@ store; incremental, crash-safe, one writer at a time."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from ragapp import loaders
-from ragapp.documents import document_id
+from ragapp.documents import Document, document_id
 from ragapp.embedder import Embedder
 from ragapp.sandbox import DEFAULT_LOADER, Sandbox
 from ragapp.splitter import recipe, split
@@ -145,8 +146,13 @@ def ingest(
     embed_batch: int = 64,
     wait_s: float = 300.0,
     on_wait: Callable[[str], None] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> IngestReport:
     """Bring the store in line with the given files and folders; one outcome per file.
+
+    names maps a file's absolute path to the name it is known by (an upload, stored under a
+    generated name, keeps the name it was uploaded with); others are named by their path under
+    the folder given.
 
     Holds the store's write lock throughout (waiting up to wait_s for another writer), and first
     undoes whatever a crashed earlier run left half-written."""
@@ -157,6 +163,7 @@ def ingest(
         if reset:
             store.reset()
         run = _Run(files, store, embedder, recipe(chunk_size, chunk_overlap), chunk_size, chunk_overlap, limits, on_progress, started)
+        run.names = dict(names or {})
         report = run.go(embed_batch)
         if prune:
             report.outcomes.extend(_prune(paths, {str(p) for p, _ in files}, store))
@@ -185,6 +192,7 @@ class _Run:
         self.on_progress, self.started = on_progress, started
         self.outcomes: dict[int, FileOutcome] = {}
         self.passages_stored = 0
+        self.names: dict[str, str] = {}
 
     def go(self, embed_batch: int) -> IngestReport:
         self._tell("")  # show the bar at once: loading the embedding model can take seconds
@@ -212,12 +220,13 @@ class _Run:
                 )
                 self._settle(index, FileOutcome(str(parsed.path), source, FAILED, reason=parsed.reason))
                 continue
+            document = self._named(parsed.document, source)
             try:
-                passages = split(parsed.document, self.embedder.count_tokens, self.chunk_size, self.chunk_overlap)
+                passages = split(document, self.embedder.count_tokens, self.chunk_size, self.chunk_overlap)
             except Exception as exc:  # one bad file must not stop the batch
                 self._settle(index, FileOutcome(str(parsed.path), source, FAILED, reason=f"cannot cut into passages ({exc})"))
                 continue
-            waiting.append(_Waiting(index, parsed.document, passages, previous))
+            waiting.append(_Waiting(index, document, passages, previous))
             # Several small files share one embedding call: the model is fastest on full batches.
             if sum(len(w.passages) for w in waiting) >= embed_batch:
                 self._embed_and_store(waiting)
@@ -229,12 +238,22 @@ class _Run:
 
     def _source(self, index: int) -> str:
         path, root = self.files[index]
-        return path.relative_to(root).as_posix()
+        return self.names.get(str(path)) or path.relative_to(root).as_posix()
+
+    def _named(self, document: Document, source: str) -> Document:
+        """The document under the name it is known by; a title made from a generated file name
+        is made from that name instead."""
+        if source == document.source:
+            return document
+        title = document.title
+        if title == loaders.title_from_name(Path(document.path)):
+            title = loaders.title_from_name(Path(source))
+        return dataclasses.replace(document, source=source, title=title)
 
     def _triage(self, path: Path, root: Path) -> tuple[FileOutcome | None, DocumentRecord | None, str]:
         """The outcome of a file that needs no reading (unsupported, too large, unreadable,
         unchanged, failed before as it is now); else None, its manifest record and hash."""
-        source = path.relative_to(root).as_posix()
+        source = self.names.get(str(path)) or path.relative_to(root).as_posix()
         if not loaders.is_supported(path):
             return FileOutcome(str(path), source, SKIPPED, reason=f"unsupported file type '{path.suffix or path.name}'"), None, ""
         try:

@@ -69,7 +69,7 @@ def load(path: Path, root: Path | None = None) -> Document:
     return Document(
         path=str(path),
         source=source,
-        title=title or _title_from_name(path),
+        title=title or title_from_name(path),
         kind=kind,
         content_hash=digest,
         pages=tuple(pages),
@@ -246,7 +246,7 @@ def _markdown_title(text: str) -> str | None:
     return match.group(1).strip() if match else None
 
 
-def _title_from_name(path: Path) -> str:
+def title_from_name(path: Path) -> str:
     return re.sub(r"[-_]+", " ", path.stem).strip().capitalize() or path.name
 
 

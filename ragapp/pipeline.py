@@ -7,14 +7,14 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ragapp import factory
 from ragapp.documents import DECLINED, EXTRACTIVE, GENERATED, Answer, Citation, Hit, Timings
 from ragapp.embedder import Embedder
 from ragapp.extract import Context, extract, rank_bonus, relevance
 from ragapp.followup import standalone_question
-from ragapp.generator import Generator
+from ragapp.generator import FairQueue, Generator
 from ragapp.ingestion import IngestReport, Limits, Progress, ingest
 from ragapp.prompts import REFUSAL, answer_grammar, build_messages, is_refusal
 from ragapp.reranker import Reranker
@@ -22,6 +22,10 @@ from ragapp.retriever import retrieve
 from ragapp.settings import Settings
 from ragapp.store import DocumentRecord, Filter, Store
 from ragapp.verify import Verdict, Verifier, content_words
+
+if TYPE_CHECKING:
+    from ragapp.accounts import Accounts
+    from ragapp.history import History
 
 # How much less relevant to the question (see ragapp/extract.py) than the best retrieved sentence
 # a checked sentence of the model may be and still be shown; otherwise that best sentence is quoted
@@ -48,6 +52,10 @@ class Pipeline:
         self._reranker: Reranker | None = None
         self._stores: dict[str, Store] = {}
         self._lock = threading.Lock()
+        # Every session of the app shares the one model; questions take it in turns.
+        self.model_queue = FairQueue()
+        self._accounts = None
+        self._history = None
 
     # --- backends, loaded on first use ---------------------------------------------------------
 
@@ -72,6 +80,26 @@ class Pipeline:
             if self._reranker is None and self.settings.reranker_path:
                 self._reranker = factory.make_reranker(self.settings)
             return self._reranker
+
+    @property
+    def accounts(self) -> "Accounts":
+        """Accounts and grants, from the app's SQLite file (RAGAPP_APP_DB)."""
+        from ragapp.accounts import Accounts
+
+        with self._lock:
+            if self._accounts is None:
+                self._accounts = Accounts(self.settings.app_db_path)
+            return self._accounts
+
+    @property
+    def history(self) -> "History":
+        """Everyone's conversations, in the same file; ragapp.workspace shows each person their own."""
+        from ragapp.history import History
+
+        with self._lock:
+            if self._history is None:
+                self._history = History(self.settings.app_db_path)
+            return self._history
 
     def warm_up(self) -> None:
         """Load both models now, so the first question does not wait for them."""
@@ -98,10 +126,12 @@ class Pipeline:
         reset: bool = False,
         on_progress: Callable[[Progress], None] | None = None,
         on_wait: Callable[[str], None] | None = None,
+        names: dict[str, str] | None = None,
     ) -> IngestReport:
         """Add, update (and with prune, remove) the given files and folders in a collection.
 
-        on_wait hears once that another writer holds the store, while this waits for it."""
+        on_wait hears once that another writer holds the store, while this waits for it. names:
+        the name each file (by absolute path) is known by, when not its own (uploads)."""
         return ingest(
             paths,
             self.store(collection),
@@ -118,6 +148,7 @@ class Pipeline:
             embed_batch=8 * self.settings.embed_batch_size,
             wait_s=self.settings.write_wait_s,
             on_wait=on_wait,
+            names=names,
         )
 
     @property
@@ -154,6 +185,7 @@ class Pipeline:
         exclude_sources: Sequence[str] = (),
         only: Filter | None = None,
         follows: str | None = None,
+        on_queue: Callable[[int], None] | None = None,
     ) -> Answer:
         """Answer from the collection's passages only, every sentence checked against the one it cites.
 
@@ -162,6 +194,7 @@ class Pipeline:
         (by source path) from retrieval, as if they had not been ingested. only restricts the
         question to the documents the filter matches. follows is the previous turn's `Answer.query`
         in a conversation: a follow-up question ("and for contractors?") is searched with it.
+        on_queue(n) hears, while the question waits for the model, how many are ahead of it.
         """
         started = time.perf_counter()
         timings = Timings()
@@ -203,18 +236,42 @@ class Pipeline:
             context = Context(question, weights)
             quotes = extract(focus, hits, self.embedder, word_weights=focus_weights, context=context)
 
+        with self.model_queue.turn(on_queue):
+            generated = self._generate(question, hits, focus, focus_weights, context, quotes[0].score, timings, started, on_token)
+        if generated is None:
+            return finish(Answer(question, NO_ROOM, [], refused=True, timings=timings, path=DECLINED))
+        shown, verdicts, model_declined = generated
+        supported = [v for v in verdicts if v.supported]
+        withheld = len(verdicts) - len(supported)
+        if supported:
+            text = " ".join(v.render() for v in supported)
+            numbers = sorted({n for v in supported for n in v.cited})
+            citations = [Citation(n, shown[n - 1].passage) for n in numbers]
+            return finish(Answer(question, text, citations, False, timings, shown, GENERATED, withheld))
+        quotes = [q for q in quotes if q.n <= len(shown)]
+        if quotes and not model_declined:
+            # Retrieval found a relevant sentence but the model's answer could not be checked:
+            # quote that sentence instead.
+            text = quotes[0].render()
+            if on_token:
+                on_token(text)
+            citations = [Citation(quotes[0].n, shown[quotes[0].n - 1].passage)]
+            return finish(Answer(question, text, citations, False, timings, shown, EXTRACTIVE, withheld))
+        return finish(_declined(question, timings, related=shown, hits=shown, withheld=withheld))
+
+    def _generate(self, question, hits, focus, focus_weights, context, best_relevance, timings, started, on_token):
+        """The model's answer, each sentence checked as it completes: (passages shown, verdicts,
+        whether the model declined), or None when not one passage fits in the context."""
         generator = self.generator
         budget = generator.context_size - self.settings.max_answer_tokens
         messages, shown = build_messages(question, hits, generator.count_tokens, budget)
         if not shown:
-            return finish(Answer(question, NO_ROOM, [], refused=True, timings=timings, path=DECLINED))
+            return None
 
         verifier = Verifier(self.embedder, [h.passage.text for h in shown], self.settings.min_support)
         verdicts: list[Verdict] = []
         draft = ""
         checked_up_to = 0
-
-        best_relevance = quotes[0].score
 
         def check(text: str) -> None:
             for verdict in verifier.verify(text):
@@ -241,24 +298,7 @@ class Pipeline:
         model_declined = is_refusal(draft)
         if rest and not model_declined:
             check(rest)
-
-        supported = [v for v in verdicts if v.supported]
-        withheld = len(verdicts) - len(supported)
-        if supported:
-            text = " ".join(v.render() for v in supported)
-            numbers = sorted({n for v in supported for n in v.cited})
-            citations = [Citation(n, shown[n - 1].passage) for n in numbers]
-            return finish(Answer(question, text, citations, False, timings, shown, GENERATED, withheld))
-        quotes = [q for q in quotes if q.n <= len(shown)]
-        if quotes and not model_declined:
-            # Retrieval found a relevant sentence but the model's answer could not be checked:
-            # quote that sentence instead.
-            text = quotes[0].render()
-            if on_token:
-                on_token(text)
-            citations = [Citation(quotes[0].n, shown[quotes[0].n - 1].passage)]
-            return finish(Answer(question, text, citations, False, timings, shown, EXTRACTIVE, withheld))
-        return finish(_declined(question, timings, related=shown, hits=shown, withheld=withheld))
+        return shown, verdicts, model_declined
 
 
 # A sentence of the model's answer, up to and including its citation marker.

@@ -84,6 +84,21 @@ class Settings:
     write_wait_s: float = _setting(
         300.0, "How long an ingest or upload waits for another writer of the same store before giving up."
     )
+    max_upload_mb: float = _setting(50.0, "Largest file (MB) the app accepts as an upload.")
+    sign_in: str = _setting(
+        "none",
+        "Who uses the app: 'none' (one local user, who may do everything: for one person on their own "
+        "machine), 'accounts' (sign in with a name and password; `ragapp users add`), or 'proxy' (the team's "
+        "single-sign-on proxy names the user in the header below; accounts without passwords).",
+    )
+    proxy_header: str = _setting(
+        "X-Forwarded-User",
+        "Header naming the signed-in user, set by the team's sign-on proxy. Read only when sign_in is "
+        "'proxy': the app must then be reachable through that proxy alone.",
+    )
+    app_db: Path = _setting(
+        Path(""), "SQLite file of the accounts, grants and conversation history. Empty: app.sqlite in the store folder."
+    )
 
     @classmethod
     def load(
@@ -136,6 +151,15 @@ class Settings:
             raise SettingsError(f"retrieval must be 'hybrid', 'dense' or 'lexical', got {self.retrieval!r}")
         if self.temperature < 0:
             raise SettingsError("temperature must not be negative")
+        if self.sign_in not in ("none", "accounts", "proxy"):
+            raise SettingsError(f"sign_in must be 'none', 'accounts' or 'proxy', got {self.sign_in!r}")
+        if self.max_upload_mb <= 0:
+            raise SettingsError("max_upload_mb must be positive")
+
+    @property
+    def app_db_path(self) -> Path:
+        """Where accounts, grants and history are kept."""
+        return self.app_db if str(self.app_db) not in ("", ".") else self.store_dir / "app.sqlite"
 
     def replace(self, **changes: Any) -> "Settings":
         """A copy with some settings changed."""
@@ -146,7 +170,8 @@ class Settings:
         """(environment variable, default, description) for every setting: the README table."""
         rows = []
         for f in dataclasses.fields(cls):
-            rows.append((ENV_PREFIX + f.name.upper(), str(f.default), f.metadata["help"]))
+            default = "" if f.default == Path("") else str(f.default)
+            rows.append((ENV_PREFIX + f.name.upper(), default, f.metadata["help"]))
         return rows
 
 

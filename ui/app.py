@@ -1,5 +1,5 @@
-"""The browser app: ask the documents, read the answer as it is written, check every source;
-see what is in the store and the settings in force."""
+"""The browser app: sign in, ask the documents of a collection you may read, read the answer as it
+is written, check every source; see and manage what is in the store, and (admins) who may do what."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import streamlit as st  # noqa: E402
 
 from ragapp.pipeline import Pipeline  # noqa: E402
 from ragapp.settings import Settings  # noqa: E402
-from ui import ask, documents_page, settings_page  # noqa: E402
+from ragapp.workspace import Workspace  # noqa: E402
+from ui import admin_page, ask, documents_page, settings_page, signin  # noqa: E402
 
 # A local icon file: a ":material/...:" page icon makes the browser fetch it from Google's servers.
 ICON = Path(__file__).resolve().parent / "icon.png"
@@ -23,7 +24,7 @@ st.set_page_config(page_title="ragapp: ask your documents", page_icon=str(ICON),
 
 @st.cache_resource(show_spinner="Loading the models…")
 def get_pipeline(settings: Settings) -> Pipeline:
-    """One pipeline (models, store) per process, shared by every browser session."""
+    """One pipeline (models, store, accounts) per process, shared by every browser session."""
     pipeline = Pipeline(settings)
     pipeline.warm_up()
     return pipeline
@@ -32,16 +33,40 @@ def get_pipeline(settings: Settings) -> Pipeline:
 def main() -> None:
     settings = Settings.load()
     pipeline = get_pipeline(settings)
-    collection = settings.collection
-    pages = [
-        st.Page(partial(ask.page, pipeline, collection), title="Ask", icon=":material/chat:", url_path="ask", default=True),
-        st.Page(partial(documents_page.page, pipeline, collection), title="Documents", icon=":material/folder_open:", url_path="documents"),
-        st.Page(partial(settings_page.page, pipeline), title="Settings", icon=":material/tune:", url_path="settings"),
-    ]
-    current = st.navigation(pages)
+    user = signin.current_user(pipeline)  # stops here with the sign-in page until someone is
+    workspace = Workspace(pipeline, user)
     with st.sidebar:
-        st.caption(f"Collection: {collection}")
+        signin.sign_out_button(pipeline, user)
+        collection = _pick_collection(workspace)
+    if collection is None:
+        st.header("No collections for you yet")
+        st.info("Ask an administrator to give you access to a collection of documents.")
+        return
+    pages = [
+        st.Page(partial(ask.page, workspace, collection), title="Ask", icon=":material/chat:", url_path="ask", default=True),
+        st.Page(partial(documents_page.page, workspace, collection), title="Documents", icon=":material/folder_open:", url_path="documents"),
+    ]
+    if user.is_admin:  # readers and editors never get these pages; the library refuses them too
+        pages.append(st.Page(partial(settings_page.page, pipeline), title="Settings", icon=":material/tune:", url_path="settings"))
+        pages.append(st.Page(partial(admin_page.page, workspace), title="People", icon=":material/group:", url_path="people"))
+    current = st.navigation(pages)
     current.run()
+
+
+def _pick_collection(workspace: Workspace) -> str | None:
+    """Among the collections this person may read; a change starts a new conversation."""
+    choices = workspace.collections()
+    if not choices:
+        return None
+    if len(choices) == 1:
+        st.caption(f"Collection: {choices[0]}")
+        return choices[0]
+    switch = st.session_state.pop("switch-collection", None)  # an earlier conversation was opened
+    if switch in choices:
+        st.session_state["collection"] = switch
+    chosen = st.selectbox("Collection", choices, key="collection", on_change=ask.new_conversation)
+    # Whatever came back from the browser is checked again against the list it was offered.
+    return chosen if chosen in choices else choices[0]
 
 
 main()

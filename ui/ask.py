@@ -1,12 +1,14 @@
-"""The Ask page: a conversation with the documents; every answer with its checked sources."""
+"""The Ask page: a conversation with the documents of one collection; every answer with its
+checked sources; earlier conversations kept, searchable and deletable by their owner."""
 
 from __future__ import annotations
 
+import datetime
 from functools import partial
 
 import streamlit as st
 
-from ragapp.pipeline import Pipeline
+from ragapp.workspace import Workspace
 from ui import render, sidebar
 from ui.source import show_source
 
@@ -16,18 +18,26 @@ FAILED_ANSWER = (
 )
 
 
-def page(pipeline: Pipeline, collection: str) -> None:
+def new_conversation() -> None:
+    st.session_state["history"] = []
+    st.session_state["conversation"] = None
+
+
+def page(workspace: Workspace, collection: str) -> None:
     with st.sidebar:
-        only = sidebar.filter_section(pipeline, collection)
-        sidebar.upload_section(pipeline, collection)
-        sidebar.documents_section(pipeline, collection)
+        only = sidebar.filter_section(workspace, collection)
+        if workspace.may_write(collection):
+            sidebar.upload_section(workspace, collection)
+        sidebar.documents_section(workspace, collection)
+        conversations_section(workspace)
 
     st.header("Ask your documents")
     st.caption("Answers come only from your documents, with their sources. Nothing leaves this machine.")
-    sources = partial(show_source, pipeline, collection)
+    sources = partial(show_source, workspace, collection)
     history = st.session_state.setdefault("history", [])
+    st.session_state.setdefault("conversation", None)
     if history and st.button("New conversation", icon=":material/add_comment:"):
-        history.clear()
+        new_conversation()
         st.rerun()
     for number, turn in enumerate(history):
         with st.chat_message(turn["role"]):
@@ -52,10 +62,13 @@ def page(pipeline: Pipeline, collection: str) -> None:
             streamed.append(piece)
             placeholder.markdown(render.inert("".join(streamed)) + " ▌")
 
+        def on_queue(ahead: int) -> None:
+            placeholder.info(f"Waiting for the model: {ahead} question{'s' if ahead != 1 else ''} ahead of yours.")
+
         # Each sentence appears once it has been checked against the passage it cites.
         try:
             with st.spinner("Answering from your documents and checking every sentence…"):
-                answer = pipeline.ask(question, collection, on_token=on_token, only=only, follows=follows)
+                answer = workspace.ask(question, collection, on_token=on_token, only=only, follows=follows, on_queue=on_queue)
         except Exception as exc:  # a person sees words, never a stack trace
             history.pop()
             placeholder.error(FAILED_ANSWER.format(reason=type(exc).__name__))
@@ -63,6 +76,40 @@ def page(pipeline: Pipeline, collection: str) -> None:
         render.show_answer_text(answer.text, placeholder)
         _show_answer_details(answer, sources, key=f"turn{len(history)}")
     history.append({"role": "assistant", "answer": answer})
+    st.session_state["conversation"] = workspace.remember(st.session_state["conversation"], collection, question, answer)
+
+
+def conversations_section(workspace: Workspace) -> None:
+    """The person's earlier conversations: search, open, delete. Nobody else's are listed."""
+    st.subheader("Conversations")
+    search = st.text_input("Search your conversations", key="history-search", placeholder="a word from a question or answer")
+    found = workspace.conversations(search.strip())
+    if not found:
+        st.caption("None found." if search.strip() else "Your questions and their answers are kept here.")
+        return
+    for conversation in found[:30]:
+        left, right = st.columns([5, 1])
+        when = datetime.datetime.fromtimestamp(conversation.updated_at).strftime("%Y-%m-%d %H:%M")
+        label = f"{render.inert(conversation.title)}  \n{when} · {conversation.collection} · {conversation.turns} answer{'s' if conversation.turns != 1 else ''}"
+        if left.button(label, key=f"open-{conversation.id}", use_container_width=True):
+            _open(workspace, conversation)
+            st.rerun()
+        if right.button("", icon=":material/delete:", key=f"forget-{conversation.id}", help="Delete this conversation"):
+            workspace.forget(conversation.id)
+            if st.session_state.get("conversation") == conversation.id:
+                new_conversation()
+            st.rerun()
+
+
+def _open(workspace: Workspace, conversation) -> None:
+    history = []
+    for turn in workspace.turns(conversation.id):
+        history.append({"role": "user", "text": turn.question})
+        history.append({"role": "assistant", "answer": turn.answer})
+    st.session_state["history"] = history
+    st.session_state["conversation"] = conversation.id
+    # The collection picker is already drawn in this run: it takes the collection on the next.
+    st.session_state["switch-collection"] = conversation.collection
 
 
 def _show_answer(answer, sources, key: str) -> None:

@@ -1,4 +1,5 @@
-"""The Documents page: what is in the store, sortable, with delete; and the files that failed."""
+"""The Documents page: what is in the collection, sortable, with delete for those who may write
+it; and the files that failed."""
 
 from __future__ import annotations
 
@@ -7,22 +8,26 @@ from pathlib import Path
 
 import streamlit as st
 
-from ragapp.pipeline import Pipeline
 from ragapp.store import StoreBusyError, file_type
+from ragapp.workspace import Workspace
 from ui import sidebar
+from ui.render import inert
 
 
-def page(pipeline: Pipeline, collection: str) -> None:
-    st.header("Documents")
-    store = pipeline.store(collection)
-    records, failures = store.documents(), store.failures()
+def page(workspace: Workspace, collection: str) -> None:
+    st.header(f"Documents of {collection}")
+    may_write = workspace.may_write(collection)
+    records, failures = workspace.documents(collection), workspace.failures(collection)
     if not records and not failures:
-        st.info("No documents yet: upload some below, or run `ingest FOLDER` on this machine.")
+        if may_write:
+            st.info("No documents yet: upload some below, or run `ingest --collection NAME FOLDER` on this machine.")
+        else:
+            st.info("No documents yet: someone who may add documents to this collection has to add some.")
     else:
         st.caption(
             f"{len(records)} stored, {sum(r.passages for r in records)} passages"
             + (f"; {len(failures)} could not be stored" if failures else "")
-            + ". Click a column title to sort; select rows to delete them."
+            + (". Click a column title to sort; select rows to delete them." if may_write else ". Click a column title to sort.")
         )
         rows = [
             {
@@ -48,7 +53,7 @@ def page(pipeline: Pipeline, collection: str) -> None:
         table = st.dataframe(
             rows,
             hide_index=True,
-            on_select="rerun",
+            on_select="rerun" if may_write else "ignore",
             selection_mode="multi-row",
             key="documents-table",
             column_config={
@@ -56,16 +61,17 @@ def page(pipeline: Pipeline, collection: str) -> None:
                 "Pages": st.column_config.NumberColumn("Pages"),
             },
         )
-        chosen = [records[i] for i in table.selection.rows if i < len(records)]
+        chosen = [records[i] for i in table.selection.rows if i < len(records)] if may_write else []
         if chosen:
             names = ", ".join(Path(r.source).name for r in chosen)
-            if st.button(f"Delete {len(chosen)} selected ({names})", icon=":material/delete:", type="primary"):
+            if st.button(inert(f"Delete {len(chosen)} selected ({names})"), icon=":material/delete:", type="primary"):
                 try:
                     for record in chosen:
-                        pipeline.delete_document(record.doc_id, collection)
+                        workspace.delete_document(record.doc_id, collection)
                 except StoreBusyError as exc:
                     st.error(f"Not deleted: {exc}.")
                 else:
                     st.rerun()
-    st.divider()
-    sidebar.upload_section(pipeline, collection)
+    if may_write:
+        st.divider()
+        sidebar.upload_section(workspace, collection)

@@ -42,7 +42,8 @@ def show_sources(answer: Answer, show_source=None, key: str = "") -> None:
     if answer.citations:
         st.caption("Sources")
         for citation in answer.citations:
-            with st.expander(f"[{citation.n}] {citation.location()}"):
+            # Labels are Markdown too: a heading such as "![x](http://…)" must not load an image.
+            with st.expander(inert(f"[{citation.n}] {citation.location()}")):
                 st.caption(inert(citation.title))
                 if show_source is None:
                     st.markdown(inert(citation.text))
@@ -51,7 +52,7 @@ def show_sources(answer: Answer, show_source=None, key: str = "") -> None:
     if answer.related:
         st.caption("Related passages (not close enough to answer from)")
         for hit in answer.related:
-            with st.expander(hit.passage.location()):
+            with st.expander(inert(hit.passage.location())):
                 st.markdown(inert(hit.passage.text))
 
 

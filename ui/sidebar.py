@@ -1,54 +1,30 @@
-"""The sidebar: upload files into the store, list the documents, delete one."""
+"""The sidebar: upload files into the collection, list its documents, delete one (for those who
+may write it), and choose which documents to search."""
 
 from __future__ import annotations
 
-import hashlib
-import re
 from pathlib import Path
 
 import streamlit as st
 
 from ragapp.ingestion import FAILED, SKIPPED, Progress
 from ragapp.loaders import SUPPORTED_SUFFIXES
-from ragapp.pipeline import Pipeline
 from ragapp.store import Filter, StoreBusyError, file_type
+from ragapp.workspace import Workspace
 from ui.render import inert
 
 
-def safe_upload_name(name: str) -> str:
-    """A file name that stays inside the upload folder whatever the browser sent."""
-    base = Path(name.replace("\\", "/")).name
-    stem, suffix = Path(base).stem, Path(base).suffix.lower()
-    stem = re.sub(r"[^A-Za-z0-9._ -]+", "_", stem).strip(" .") or "document"
-    suffix = re.sub(r"[^a-z0-9.]+", "_", suffix)[:12]
-    return f"{stem[:80]}{suffix}"
-
-
-def save_uploads(files, upload_dir: Path) -> list[Path]:
-    """Write each upload to a folder named by its content: equal names never overwrite each
-    other, and uploading the same file again finds it unchanged instead of storing it twice."""
-    saved = []
-    for file in files:
-        data = file.getvalue()
-        folder = upload_dir / hashlib.sha256(data).hexdigest()[:16]
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / safe_upload_name(file.name)
-        path.write_bytes(data)
-        saved.append(path)
-    return saved
-
-
-def upload_section(pipeline: Pipeline, collection: str) -> None:
+def upload_section(workspace: Workspace, collection: str) -> None:
     st.subheader("Add documents")
+    limit = workspace.pipeline.settings.max_upload_mb
     files = st.file_uploader(
-        "PDF, Word, HTML, Markdown or text files",
+        f"PDF, Word, HTML, Markdown or text files (up to {limit:g} MB each)",
         type=sorted(s.lstrip(".") for s in SUPPORTED_SUFFIXES),
         accept_multiple_files=True,
         key=f"uploader-{st.session_state.get('upload_round', 0)}",
     )
     if not files or not st.button("Ingest", type="primary"):
         return
-    paths = save_uploads(files, pipeline.settings.upload_dir / collection)
     bar = st.progress(0.0, text="Reading files…")
 
     def progress(p: Progress) -> None:
@@ -57,7 +33,9 @@ def upload_section(pipeline: Pipeline, collection: str) -> None:
 
     waiting = st.empty()
     try:
-        report = pipeline.ingest(paths, collection, on_progress=progress, on_wait=lambda message: waiting.info(message.capitalize()))
+        # Each file is kept under a generated name, its type judged from its content (ragapp.uploads).
+        uploads = [(file.name, file.getvalue()) for file in files]
+        report = workspace.upload(uploads, collection, on_progress=progress, on_wait=lambda message: waiting.info(inert(message.capitalize())))
     except StoreBusyError as exc:
         st.error(f"Not stored: {exc}.")
         return
@@ -66,7 +44,7 @@ def upload_section(pipeline: Pipeline, collection: str) -> None:
         bar.empty()
     # The same outcomes, in the same words, as `ingest` prints.
     for outcome in report.outcomes:
-        line = f"{Path(outcome.source).name}: {outcome.describe()}"
+        line = inert(f"{outcome.source}: {outcome.describe()}")
         if outcome.status in (FAILED, SKIPPED):
             st.error(line)
         else:
@@ -75,19 +53,23 @@ def upload_section(pipeline: Pipeline, collection: str) -> None:
     st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
 
 
-def documents_section(pipeline: Pipeline, collection: str) -> None:
-    records = pipeline.documents(collection)
+def documents_section(workspace: Workspace, collection: str) -> None:
+    records = workspace.documents(collection)
+    may_delete = workspace.may_write(collection)
     st.subheader(f"Documents ({len(records)})")
     if not records:
-        st.info("No documents yet: upload some above, or run `ingest FOLDER`.")
+        hint = "upload some above, or run `ingest FOLDER`" if may_delete else "someone who may add documents to this collection has to add some"
+        st.info(f"No documents yet: {hint}.")
         return
     for record in records:
         left, right = st.columns([5, 1])
         pages = f" · {_count(record.pages, 'page')}" if record.pages else ""
         left.markdown(f"**{inert(Path(record.source).name)}**  \n{_count(record.passages, 'passage')}{pages}")
-        if right.button("", icon=":material/delete:", key=f"delete-{record.doc_id}", help=f"Delete {record.source}"):
+        if not may_delete:
+            continue
+        if right.button("", icon=":material/delete:", key=f"delete-{record.doc_id}", help=inert(f"Delete {record.source}")):
             try:
-                pipeline.delete_document(record.doc_id, collection)
+                workspace.delete_document(record.doc_id, collection)
             except StoreBusyError as exc:
                 st.error(f"Not deleted: {exc}.")
             else:
@@ -98,9 +80,9 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def filter_section(pipeline: Pipeline, collection: str) -> Filter | None:
+def filter_section(workspace: Workspace, collection: str) -> Filter | None:
     """"Search in": restrict questions to some folders, file types or documents."""
-    records = pipeline.documents(collection)
+    records = workspace.documents(collection)
     if len(records) < 2:
         return None
     sources = [r.source for r in records]
@@ -108,8 +90,8 @@ def filter_section(pipeline: Pipeline, collection: str) -> Filter | None:
     types = sorted({file_type(s) for s in sources} - {""})
     st.subheader("Search in")
     st.caption("Leave empty to search every document.")
-    chosen_folders = st.multiselect("Folders", folders, key="filter-folders") if folders else []
-    chosen_types = st.multiselect("File types", types, key="filter-types") if len(types) > 1 else []
-    chosen_documents = st.multiselect("Documents", sources, key="filter-documents")
+    chosen_folders = st.multiselect("Folders", folders, key=f"filter-folders-{collection}") if folders else []
+    chosen_types = st.multiselect("File types", types, key=f"filter-types-{collection}") if len(types) > 1 else []
+    chosen_documents = st.multiselect("Documents", sources, key=f"filter-documents-{collection}")
     only = Filter(documents=tuple(chosen_documents), folders=tuple(chosen_folders), types=tuple(chosen_types))
     return None if only.is_empty() else only

@@ -10,7 +10,8 @@ import streamlit as st
 
 from ragapp.documents import Passage
 from ragapp.pages import PageError, render_pdf_page, text_context
-from ragapp.pipeline import Pipeline
+from ragapp.workspace import Workspace
+from ui.render import inert
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -20,34 +21,36 @@ def _rendered(path: str, page: int, passage_text: str, modified: float) -> tuple
     return page_image.png, page_image.highlighted
 
 
-def show_source(pipeline: Pipeline, collection: str, passage: Passage, key: str) -> None:
-    """The passage in its place, then a download button for the original file."""
-    path = Path(passage.path)
+def show_source(workspace: Workspace, collection: str, passage: Passage, key: str) -> None:
+    """The passage in its place, then a download button for the original file (under the name it
+    was ingested or uploaded with)."""
+    path = workspace.original(collection, passage.doc_id) or Path(passage.path)
+    name = Path(passage.source).name
     if passage.page is not None and path.suffix.lower() == ".pdf" and path.is_file():
         try:
             png, highlighted = _rendered(str(path), passage.page, passage.text, path.stat().st_mtime)
         except PageError as exc:
-            st.warning(f"{exc} The passage as ingested:")
-            _show_in_text(pipeline, collection, passage)
+            st.warning(inert(f"{exc} The passage as ingested:"))
+            _show_in_text(workspace, collection, passage)
         else:
             note = "the cited passage is highlighted" if highlighted else "the passage could not be located on the page image"
-            st.image(png, caption=f"Page {passage.page} of {Path(passage.source).name}: {note}")
+            st.image(png, caption=inert(f"Page {passage.page} of {name}: {note}"))
     else:
         if not path.is_file():
-            st.caption(f"The original file is no longer at {path}; the passage as ingested:")
-        _show_in_text(pipeline, collection, passage)
+            st.caption(inert(f"The original file of {name} is no longer there; the passage as ingested:"))
+        _show_in_text(workspace, collection, passage)
     if path.is_file():
         st.download_button(
-            f"Download {path.name}",
+            inert(f"Download {name}"),
             data=lambda: path.read_bytes(),  # read only when clicked
-            file_name=path.name,
+            file_name=name,
             key=f"download-{key}",
             icon=":material/download:",
         )
 
 
-def _show_in_text(pipeline: Pipeline, collection: str, passage: Passage) -> None:
-    page_text = pipeline.store(collection).page_text(passage.doc_id, passage.page)
+def _show_in_text(workspace: Workspace, collection: str, passage: Passage) -> None:
+    page_text = workspace.page_text(collection, passage.doc_id, passage.page)
     if not page_text:
         page_text, start, end = passage.text, 0, len(passage.text)
     else:

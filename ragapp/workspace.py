@@ -1,0 +1,207 @@
+"""One person's view of the library: what they may read, write and manage, checked on every call
+from their identity (never from what a browser sends). The app and `ragapp ask --user` go through it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from ragapp.accounts import LOCAL_USER, AccessDenied, AccountError, User, check_name
+from ragapp.documents import Answer
+from ragapp.history import Conversation, Turn
+from ragapp.ingestion import FAILED, FileOutcome, IngestReport, Progress
+from ragapp.pipeline import Pipeline
+from ragapp.store import DocumentRecord, Failure, Filter, check_collection_name
+from ragapp.uploads import UploadRejected, save_upload
+
+SIGN_IN_MODES = ("none", "accounts", "proxy")
+
+
+class Workspace:
+    """Everything a signed-in person can do; each call first checks that they may."""
+
+    def __init__(self, pipeline: Pipeline, user: User) -> None:
+        self.pipeline = pipeline
+        self.user = user
+        self._accounts = pipeline.accounts
+
+    # --- rights ---------------------------------------------------------------------------------
+
+    def collections(self) -> list[str]:
+        """The collections this person may read (the default collection first when among them)."""
+        every = all_collections(self.pipeline)
+        mine = [c for c in every if self._accounts.may_read(self.user, c)]
+        default = self.pipeline.settings.collection
+        return sorted(mine, key=lambda c: (c != default, c))
+
+    def may_read(self, collection: str) -> bool:
+        return self._accounts.may_read(self.user, collection)
+
+    def may_write(self, collection: str) -> bool:
+        return self._accounts.may_write(self.user, collection)
+
+    def _require_read(self, collection: str) -> str:
+        if not self.may_read(collection):
+            raise AccessDenied(f"{self.user.name} may not read the collection '{collection}'")
+        return collection
+
+    def _require_write(self, collection: str) -> str:
+        if not self.may_write(collection):
+            raise AccessDenied(f"{self.user.name} may not add or delete documents in the collection '{collection}'")
+        return collection
+
+    def _require_admin(self) -> None:
+        if not self.user.is_admin:
+            raise AccessDenied(f"{self.user.name} is not an admin")
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def ask(
+        self,
+        question: str,
+        collection: str,
+        on_token: Callable[[str], None] | None = None,
+        only: Filter | None = None,
+        follows: str | None = None,
+        on_queue: Callable[[int], None] | None = None,
+    ) -> Answer:
+        """Answer from one collection the person may read; retrieval sees no other."""
+        self._require_read(collection)
+        return self.pipeline.ask(question, collection, on_token=on_token, only=only, follows=follows, on_queue=on_queue)
+
+    def documents(self, collection: str) -> list[DocumentRecord]:
+        return self.pipeline.store(self._require_read(collection)).documents()
+
+    def failures(self, collection: str) -> list[Failure]:
+        return self.pipeline.store(self._require_read(collection)).failures()
+
+    def page_text(self, collection: str, doc_id: str, page: int | None) -> str:
+        return self.pipeline.store(self._require_read(collection)).page_text(doc_id, page)
+
+    def original(self, collection: str, doc_id: str) -> Path | None:
+        """The document's file, for a citation to open or download; None when it is gone."""
+        record = self.pipeline.store(self._require_read(collection)).record(doc_id)
+        path = Path(record.path) if record else None
+        return path if path and path.is_file() else None
+
+    # --- writing --------------------------------------------------------------------------------
+
+    def upload(
+        self,
+        files: Sequence[tuple[str, bytes]],
+        collection: str,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> IngestReport:
+        """Keep each (name, content) under a generated name in the collection's upload folder and
+        ingest it under its own name. A file refused (size, type) gets its outcome; the rest go on."""
+        self._require_write(collection)
+        settings = self.pipeline.settings
+        folder = settings.upload_dir / collection
+        names: dict[str, str] = {}
+        refused: list[FileOutcome] = []
+        for name, data in files:
+            try:
+                saved = save_upload(data, name, folder, settings.max_upload_mb)
+            except UploadRejected as exc:
+                refused.append(FileOutcome("", _shown_name(name), FAILED, reason=str(exc)))
+                continue
+            names[str(saved.path.resolve())] = saved.name
+        report = IngestReport()
+        if names:
+            paths = [Path(p) for p in names]
+            report = self.pipeline.ingest(paths, collection, on_progress=on_progress, on_wait=on_wait, names=names)
+        report.outcomes = refused + report.outcomes
+        return report
+
+    def delete_document(self, doc_id: str, collection: str) -> int:
+        return self.pipeline.delete_document(doc_id, self._require_write(collection))
+
+    # --- history: each person's own -------------------------------------------------------------
+
+    def conversations(self, search: str = "") -> list[Conversation]:
+        """This person's conversations in collections they may still read, newest first."""
+        return self.pipeline.history.conversations(self.user.name, search, collections=self.collections())
+
+    def turns(self, conversation_id: int) -> list[Turn]:
+        turns = self.pipeline.history.turns(self.user.name, conversation_id)
+        return turns if any(c.id == conversation_id for c in self.conversations()) else []
+
+    def remember(self, conversation_id: int | None, collection: str, question: str, answer: Answer) -> int:
+        """Add a question and its answer to a conversation (a new one when None); its id."""
+        history = self.pipeline.history
+        if conversation_id is None:
+            conversation_id = history.start(self.user.name, collection, question)
+        history.add_turn(self.user.name, conversation_id, question, answer)
+        return conversation_id
+
+    def forget(self, conversation_id: int) -> bool:
+        return self.pipeline.history.delete(self.user.name, conversation_id)
+
+    # --- administration: admins only ------------------------------------------------------------
+
+    def users(self) -> list[User]:
+        self._require_admin()
+        return self._accounts.users()
+
+    def grants(self) -> list[tuple[str, str, str]]:
+        self._require_admin()
+        return self._accounts.grants()
+
+    def add_user(self, name: str, role: str, password: str | None) -> User:
+        self._require_admin()
+        return self._accounts.add(name, role, password)
+
+    def remove_user(self, name: str) -> None:
+        self._require_admin()
+        if name == self.user.name:
+            raise AccountError("you cannot remove your own account")
+        self._accounts.remove(name)
+        self.pipeline.history.delete_all(name)
+
+    def set_role(self, name: str, role: str) -> User:
+        self._require_admin()
+        return self._accounts.set_role(name, role)
+
+    def set_password(self, name: str, password: str) -> None:
+        self._require_admin()
+        self._accounts.set_password(name, password)
+
+    def grant(self, name: str, collection: str, access: str) -> None:
+        self._require_admin()
+        self._accounts.grant(name, check_collection_name(collection), access)
+
+    def revoke(self, name: str, collection: str) -> bool:
+        self._require_admin()
+        return self._accounts.revoke(name, collection)
+
+
+def all_collections(pipeline: Pipeline) -> list[str]:
+    """Every collection anyone could be given: those holding files, those named in grants, the default."""
+    names = set(pipeline.collections()) | pipeline.accounts.granted_collections() | {pipeline.settings.collection}
+    return sorted(names)
+
+
+def workspace_for(pipeline: Pipeline, name: str | None) -> Workspace:
+    """The workspace of a named account (for scripts: `ragapp ask --user`), or of the local
+    user (the machine's owner) when no name is given."""
+    if name is None:
+        return Workspace(pipeline, LOCAL_USER)
+    return Workspace(pipeline, pipeline.accounts.require(check_name(name)))
+
+
+def proxy_user(pipeline: Pipeline, headers: Mapping[str, str]) -> User | None:
+    """The account the team's sign-on proxy names in its header, honoured only in proxy mode;
+    None when the header is missing or names nobody with an account here."""
+    settings = pipeline.settings
+    if settings.sign_in != "proxy":
+        return None
+    wanted = settings.proxy_header.lower()
+    name = next((value for key, value in headers.items() if key.lower() == wanted), "").strip()
+    return pipeline.accounts.get(name) if name else None
+
+
+def _shown_name(name: str) -> str:
+    from ragapp.uploads import display_name
+
+    return display_name(name)
