@@ -29,8 +29,16 @@ def page(workspace: Workspace, collection: str) -> None:
         if workspace.may_write(collection):
             sidebar.upload_section(workspace, collection)
         sidebar.documents_section(workspace, collection)
-        conversations_section(workspace)
+        # Filled last, so a conversation started by this run's question is already listed.
+        conversations_slot = st.container()
+    try:
+        _conversation(workspace, collection, only)
+    finally:
+        with conversations_slot:
+            conversations_section(workspace)
 
+
+def _conversation(workspace: Workspace, collection: str, only) -> None:
     st.header("Ask your documents")
     st.caption("Answers come only from your documents, with their sources. Nothing leaves this machine.")
     sources = partial(show_source, workspace, collection)

