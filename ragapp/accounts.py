@@ -19,6 +19,8 @@ ACCESS = (READ, WRITE)
 # Names appear in the CLI, in grants and as history owners: plain, short and unambiguous.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD = 8
+# Guessing passwords in the sign-in form: after this many wrong ones for a name, it waits.
+MAX_FAILURES, LOCKOUT_S = 5, 60.0
 
 
 class AccountError(ValueError):
@@ -60,6 +62,7 @@ class Accounts:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
+        self._failures: dict[str, list[float]] = {}  # name -> times of recent wrong passwords
         self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -152,14 +155,26 @@ class Accounts:
 
     def authenticate(self, name: str, password: str) -> User | None:
         """The user, when the password is theirs; None otherwise (unknown name included, and the
-        same bcrypt work is done for it, so timing does not tell which names exist)."""
+        same bcrypt work is done for it, so timing does not tell which names exist). After
+        MAX_FAILURES wrong passwords for a name within LOCKOUT_S, that name is refused for the
+        rest of that time, even with the right password (AccountError says so)."""
+        now = time.monotonic()
         with self._lock:
+            recent = [t for t in self._failures.get(name, []) if now - t < LOCKOUT_S]
+            self._failures[name] = recent
+            if len(recent) >= MAX_FAILURES:
+                wait = LOCKOUT_S - (now - recent[0])
+                raise AccountError(f"too many wrong passwords for {name!r}: try again in {wait:.0f} s")
             row = self._db.execute("SELECT password_hash FROM users WHERE name = ?", (name,)).fetchone()
         import bcrypt
 
         hashed = row[0] if row and row[0] else _dummy_hash()
         matches = bcrypt.checkpw(password.encode("utf-8")[:72], hashed)
-        return self.get(name) if row and row[0] and matches else None
+        if row and row[0] and matches:
+            return self.get(name)
+        with self._lock:
+            self._failures.setdefault(name, []).append(now)
+        return None
 
     def _admins(self) -> int:
         return self._db.execute("SELECT count(*) FROM users WHERE role = ?", (ADMIN,)).fetchone()[0]

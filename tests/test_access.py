@@ -50,6 +50,21 @@ def test_passwords_are_kept_as_bcrypt_hashes_and_a_wrong_one_is_refused(settings
         accounts.add("bob", "reader", "short")
 
 
+def test_guessing_passwords_locks_the_name_for_a_while(settings, monkeypatch):
+    from ragapp import accounts as accounts_module
+
+    accounts = Accounts(settings.app_db_path)
+    accounts.add("ann", "admin", PASSWORD)
+    accounts.add("bob", "reader", PASSWORD)
+    for guess in range(accounts_module.MAX_FAILURES):
+        assert accounts.authenticate("ann", f"guess number {guess}") is None
+    with pytest.raises(AccountError, match="too many wrong passwords for 'ann'"):
+        accounts.authenticate("ann", PASSWORD)  # even the right one, for now
+    assert accounts.authenticate("bob", PASSWORD).name == "bob"  # others are not locked out
+    monkeypatch.setattr(accounts_module, "LOCKOUT_S", 0.0)  # the time has passed
+    assert accounts.authenticate("ann", PASSWORD).name == "ann"
+
+
 def test_the_first_account_is_admin_and_the_last_admin_stays(settings):
     accounts = Accounts(settings.app_db_path)
     first = accounts.add("ann", "reader", PASSWORD)

@@ -8,6 +8,7 @@ import streamlit as st
 from ragapp.accounts import LOCAL_USER, AccountError, User
 from ragapp.pipeline import Pipeline
 from ragapp.workspace import proxy_user
+from ui.render import inert
 
 SIGNED_IN = "signed-in-user"
 
@@ -48,7 +49,11 @@ def _sign_in_form(pipeline: Pipeline) -> None:
         password = st.text_input("Password", type="password", key="sign-in-password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
-        user = pipeline.accounts.authenticate(name.strip(), password)
+        try:
+            user = pipeline.accounts.authenticate(name.strip(), password)
+        except AccountError as exc:
+            st.error(inert(str(exc).capitalize()))
+            return
         if user is None:
             st.error("Wrong name or password.")
             return
@@ -70,7 +75,7 @@ def _first_account(pipeline: Pipeline) -> None:
         try:
             user = pipeline.accounts.add(name.strip(), "admin", password, only_if_first=True)
         except AccountError as exc:
-            st.error(str(exc).capitalize())
+            st.error(inert(str(exc).capitalize()))
             return
         st.session_state[SIGNED_IN] = user.name
         st.rerun()
