@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 from ragapp.documents import Hit
 from ragapp.embedder import Embedder
 from ragapp.splitter import split_sentences
-from ragapp.verify import content_words
+from ragapp.text import content_words
 
 WORD_WEIGHT = 0.5
 # A follow-up's sentences are judged on the follow-up itself plus this share of their relevance

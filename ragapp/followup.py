@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ragapp.verify import content_words
+from ragapp.text import content_words
 
 # Openings that continue the previous question rather than start a new one.
 _CONTINUES = re.compile(

@@ -21,7 +21,8 @@ from ragapp.reranker import Reranker
 from ragapp.retriever import retrieve
 from ragapp.settings import Settings
 from ragapp.store import DocumentRecord, Filter, Store
-from ragapp.verify import Verdict, Verifier, content_words
+from ragapp.text import content_words
+from ragapp.verify import Verdict, Verifier
 
 if TYPE_CHECKING:
     from ragapp.accounts import Accounts

@@ -19,7 +19,7 @@ from ragapp.documents import Hit, Passage
 from ragapp.embedder import Embedder, embed_one
 from ragapp.reranker import Reranker
 from ragapp.store import Filter, Store
-from ragapp.verify import content_words
+from ragapp.text import content_words
 
 DENSE, LEXICAL, HYBRID = "dense", "lexical", "hybrid"
 MODES = (DENSE, LEXICAL, HYBRID)

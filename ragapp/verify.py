@@ -16,20 +16,9 @@ from typing import Sequence
 
 from ragapp.embedder import Embedder
 from ragapp.splitter import split_sentences
+from ragapp.text import content_words, letter_words, names, numbers
 
 _CLAIM = re.compile(r"\s*(.+?)((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)\.?(?=\s|$)", re.DOTALL)
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_WORD = re.compile(r"[a-z]+")
-_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+")
-STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further had has
-    have having he her here hers him his how i if in into is it its itself just me more most my no nor not
-    now of off on once only or other our out over own same she should so some such than that the their
-    them then there these they this those through to too under until up very was we were what when where
-    which while who whom why will with would you your yes answer question passage passages document
-    documents per""".split()
-)
 MIN_WORD_SHARE = 0.6
 
 
@@ -53,8 +42,8 @@ def split_claims(text: str) -> list[tuple[str, list[int]]]:
     for match in _CLAIM.finditer(text):
         if match.start() < position:
             continue
-        numbers = [int(n) for n in re.findall(r"\d+", match.group(2))]
-        claims.append((match.group(1).strip(), numbers))
+        cited = [int(n) for n in re.findall(r"\d+", match.group(2))]
+        claims.append((match.group(1).strip(), cited))
         position = match.end()
     rest = text[position:].strip()
     if rest:
@@ -62,33 +51,16 @@ def split_claims(text: str) -> list[tuple[str, list[int]]]:
     return claims
 
 
-def _numbers(text: str) -> set[str]:
-    return {n.replace(",", "") for n in _NUMBER.findall(text)}
-
-
-def _stem(word: str) -> str:
-    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
-
-
-def content_words(text: str) -> set[str]:
-    return {_stem(w) for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in STOPWORDS}
-
-
-def _names(text: str) -> set[str]:
-    """Capitalised words that are not at the start of a sentence: names of people, places, things."""
-    return {_stem(n.lower()) for n in _NAME.findall(text.strip())} - STOPWORDS
-
-
 def content_supported(sentence: str, passage: str) -> bool:
     """Every number and name of the sentence, and most of its content words, occur in the passage."""
-    if not _numbers(sentence) <= _numbers(passage):
+    if not numbers(sentence) <= numbers(passage):
         return False
-    if not _names(sentence) <= {_stem(w) for w in _WORD.findall(passage.lower())}:
+    if not names(sentence) <= letter_words(passage):
         return False
     evidence = content_words(passage)
     words = content_words(sentence)
     if not words:
-        return bool(_numbers(sentence))
+        return bool(numbers(sentence))
     return len(words & evidence) / len(words) >= MIN_WORD_SHARE
 
 

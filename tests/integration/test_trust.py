@@ -9,7 +9,8 @@ import pytest
 from ragapp.documents import DECLINED, EXTRACTIVE, GENERATED
 from ragapp.pipeline import Pipeline
 from ragapp.settings import Settings
-from ragapp.verify import _numbers, content_supported, split_claims
+from ragapp.text import numbers
+from ragapp.verify import content_supported, split_claims
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +38,7 @@ def assert_every_sentence_is_backed_by_its_citation(answer):
     for sentence, cited in claims:
         assert cited, f"uncited sentence shown: {sentence!r}"
         evidence = " ".join(answer.hits[n - 1].passage.text for n in cited)
-        assert _numbers(sentence) <= _numbers(evidence), (sentence, evidence)
+        assert numbers(sentence) <= numbers(evidence), (sentence, evidence)
         assert content_supported(sentence, evidence), (sentence, evidence)
 
 
