@@ -8,6 +8,7 @@ import random
 import statistics
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Sequence, TextIO
 
@@ -20,6 +21,8 @@ from ragapp.prompts import answer_grammar, build_messages
 from ragapp.retriever import retrieve
 from ragapp.settings import Settings
 from ragapp.splitter import split_sentences
+from ragapp.store import EMBEDDED, StoreError
+from ragapp.store.chroma import stop_local_server
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -63,47 +66,87 @@ def run_bench(
         embedder = Pipeline(settings).embedder
         embedder.embed_batch(["warm up the embedding model"])
 
-        results["ingest"], passages = _bench_ingest(path, settings, embedder, Path(tmp), rounds, say)
-        # The retrieval timings below search the store of the first ingest round.
-        pipeline = Pipeline(settings.replace(store_dir=Path(tmp) / "ingest-0"), embedder=embedder)
-        store = pipeline.store()
-        if not passages:
-            say("no passages: nothing more to measure")
-            return results
-
-        rng = random.Random(0)
-        questions = [_question_from(rng.choice(passages).text) for _ in range(queries)]
-        latencies = []
-        for question in questions:
-            started = time.perf_counter()
-            retrieve(question, embedder, store, settings.top_k, mode=settings.retrieval, reranker=pipeline.reranker)
-            latencies.append((time.perf_counter() - started) * 1000)
-        results["retrieval"] = {
-            "mode": settings.retrieval,
-            "reranker": pipeline.reranker.name if pipeline.reranker else None,
-            "queries": len(latencies),
-            "passages_in_store": store.count(),
-            "p50_ms": round(statistics.median(latencies), 2),
-            "p95_ms": round(_percentile(latencies, 0.95), 2),
-        }
-        say(f"retrieval ({settings.retrieval}{', reranked' if pipeline.reranker else ''}) over {store.count()} passages: p50 {results['retrieval']['p50_ms']} ms, p95 {results['retrieval']['p95_ms']} ms")
-
-        if hostile:
-            results["hostile"] = _bench_hostile(path, hostile, pipeline, Path(tmp), say)
-        if scales:
-            results["retrieval_at_scale"] = _bench_scale(pipeline, passages, questions, scales, Path(tmp), say)
-        if generations > 0:
-            results["generation"] = _bench_generation(pipeline, questions[0], generations, say)
+        scratch = _Scratch(settings, Path(tmp), embedder)
+        try:
+            _bench_all(path, scratch, results, queries, generations, scales, rounds, hostile, say)
+        finally:
+            scratch.remove()
     return results
 
 
-def _bench_ingest(path: Path, settings: Settings, embedder: Embedder, tmp: Path, rounds: int, say) -> tuple[dict, list]:
+class _Scratch:
+    """The bench's own collections: in one temporary store folder (so one local Chroma server), and
+    on a team's Chroma server under names of this run alone; all removed at the end."""
+
+    def __init__(self, settings: Settings, tmp: Path, embedder: Embedder) -> None:
+        self.settings = settings.replace(store_dir=tmp / "store")
+        self.run = uuid.uuid4().hex[:8]
+        self.embedder = embedder
+        self.tmp = tmp
+        self.pipelines: list[Pipeline] = []
+
+    def pipeline(self, name: str, chroma: str | None = None) -> Pipeline:
+        settings = self.settings.replace(collection=f"bench-{self.run}-{name}")
+        if chroma == EMBEDDED:  # its own folder: an embedded Chroma must be alone with its store
+            settings = settings.replace(store_dir=self.tmp / name, chroma=EMBEDDED, chroma_url="")
+        made = Pipeline(settings, embedder=self.embedder)
+        self.pipelines.append(made)
+        return made
+
+    def remove(self) -> None:
+        for made in self.pipelines:
+            try:
+                store = made.store()
+                with store.lock.hold(self.settings.write_wait_s, what="bench clean-up"):
+                    store.reset()
+            except StoreError:
+                pass  # a server that has gone: nothing of ours is left to remove there
+        stop_local_server(self.settings.store_dir)
+
+
+def _bench_all(path: Path, scratch: "_Scratch", results: dict, queries, generations, scales, rounds, hostile, say) -> None:
+    settings, embedder = scratch.settings, scratch.embedder
+    results["ingest"], passages = _bench_ingest(path, scratch, rounds, say)
+    # The retrieval timings below search the store of the first ingest round.
+    pipeline = scratch.pipelines[0]
+    store = pipeline.store()
+    if not passages:
+        say("no passages: nothing more to measure")
+        return
+
+    rng = random.Random(0)
+    questions = [_question_from(rng.choice(passages).text) for _ in range(queries)]
+    latencies = []
+    for question in questions:
+        started = time.perf_counter()
+        retrieve(question, embedder, store, settings.top_k, mode=settings.retrieval, reranker=pipeline.reranker)
+        latencies.append((time.perf_counter() - started) * 1000)
+    results["retrieval"] = {
+        "mode": settings.retrieval,
+        "reranker": pipeline.reranker.name if pipeline.reranker else None,
+        "queries": len(latencies),
+        "passages_in_store": store.count(),
+        "p50_ms": round(statistics.median(latencies), 2),
+        "p95_ms": round(_percentile(latencies, 0.95), 2),
+    }
+    say(f"retrieval ({settings.retrieval}{', reranked' if pipeline.reranker else ''}) over {store.count()} passages: p50 {results['retrieval']['p50_ms']} ms, p95 {results['retrieval']['p95_ms']} ms")
+
+    if hostile:
+        results["hostile"] = _bench_hostile(path, hostile, scratch, say)
+    if scales:
+        results["retrieval_at_scale"] = _bench_scale(pipeline, passages, questions, scales, scratch, say)
+    if generations > 0:
+        results["generation"] = _bench_generation(pipeline, questions[0], generations, say)
+
+
+def _bench_ingest(path: Path, scratch: _Scratch, rounds: int, say) -> tuple[dict, list]:
     """Ingest throughput beside the raw embedding throughput of the same passages, measured in
     alternating rounds (the machine's load drifts); and an unchanged re-run against the first."""
     say(f"ingest {path} ({rounds} rounds, each beside a raw embedding of the same passages) …")
     ingest_rates, raw_rates, fractions, passages = [], [], [], []
+    embedder = scratch.embedder
     for round_number in range(max(1, rounds)):
-        pipeline = Pipeline(settings.replace(store_dir=tmp / f"ingest-{round_number}"), embedder=embedder)
+        pipeline = scratch.pipeline(f"ingest-{round_number}")
 
         def timed_ingest():
             report = pipeline.ingest([path])
@@ -195,7 +238,7 @@ def make_hostile_pdfs(originals: Sequence[Path], count: int, folder: Path, seed:
     return folder
 
 
-def _bench_hostile(path: Path, count: int, pipeline: Pipeline, tmp: Path, say) -> dict:
+def _bench_hostile(path: Path, count: int, scratch: _Scratch, say) -> dict:
     """Ingest `count` PDFs made from those under path: intact copies and copies broken in the
     ways real files break (cut short, bytes flipped or zeroed, spans swapped, header lost, junk
     appended), plus random bytes and empty files named .pdf. Every file must get an outcome;
@@ -204,9 +247,9 @@ def _bench_hostile(path: Path, count: int, pipeline: Pipeline, tmp: Path, say) -
     if not originals:
         say(f"hostile: no PDFs under {path} to make broken copies of")
         return {}
-    folder = make_hostile_pdfs(originals, count, tmp / "hostile")
+    folder = make_hostile_pdfs(originals, count, scratch.tmp / "hostile")
     say(f"hostile: ingest {count} PDFs made from the {len(originals)} under {path} …")
-    hostile = Pipeline(pipeline.settings.replace(store_dir=tmp / "hostile-store"), embedder=pipeline.embedder)
+    hostile = scratch.pipeline("hostile")
     report = hostile.ingest([folder])
     statuses = {status: report.count(status) for status in (ADDED, FAILED, SKIPPED) if report.count(status)}
     reasons: dict[str, int] = {}
@@ -234,7 +277,7 @@ def _bench_hostile(path: Path, count: int, pipeline: Pipeline, tmp: Path, say) -
 GENERATED_PER_DOCUMENT = 500
 
 
-def _bench_scale(pipeline: Pipeline, passages: list, questions: list[str], scales: Sequence[int], tmp: Path, say) -> list[dict]:
+def _bench_scale(pipeline: Pipeline, passages: list, questions: list[str], scales: Sequence[int], scratch: _Scratch, say) -> list[dict]:
     """Retrieval latency over stores of N generated passages, for each N in scales.
 
     Embedding 100,000 passages would take over an hour here, so the passages are generated from
@@ -245,8 +288,10 @@ def _bench_scale(pipeline: Pipeline, passages: list, questions: list[str], scale
     """
     settings = pipeline.settings
     rng = random.Random(1)
-    scaled = Pipeline(settings.replace(store_dir=tmp / "scaled"), embedder=pipeline.embedder)
-    target = scaled.store("scaled")
+    targets = {settings.chroma_place.mode: scratch.pipeline("scaled").store()}
+    if settings.chroma_place.mode != EMBEDDED:
+        # The same store with Chroma inside this process, grown and searched side by side with it.
+        targets[EMBEDDED] = scratch.pipeline("scaled-embedded", chroma=EMBEDDED).store()
     vectors = pipeline.store().vectors([p.id for p in passages])
     sentences = [(p.id, s) for p in passages for s in split_sentences(p.text) if len(s.split()) >= 4]
     dim = len(next(iter(vectors.values())))
@@ -257,23 +302,36 @@ def _bench_scale(pipeline: Pipeline, passages: list, questions: list[str], scale
         while made < size:
             count = min(GENERATED_PER_DOCUMENT, size - made)
             document, generated, generated_vectors = _generated_document(made, count, sentences, vectors, dim, rng)
-            target.replace_document(document, generated, generated_vectors)
+            for target in targets.values():
+                target.replace_document(document, generated, generated_vectors)
             made += count
         build_s = time.perf_counter() - started
-        latencies = []
+        latencies: dict[str, list[float]] = {mode: [] for mode in targets}
         for question in questions:
-            started = time.perf_counter()
-            retrieve(question, scaled.embedder, target, settings.top_k, mode=settings.retrieval, reranker=pipeline.reranker)
-            latencies.append((time.perf_counter() - started) * 1000)
+            for mode, target in targets.items():  # alternating, so both see the same machine
+                started = time.perf_counter()
+                retrieve(question, pipeline.embedder, target, settings.top_k, mode=settings.retrieval, reranker=pipeline.reranker)
+                latencies[mode].append((time.perf_counter() - started) * 1000)
+        first = next(iter(targets))
         row = {
-            "passages": target.count(),
-            "queries": len(latencies),
-            "p50_ms": round(statistics.median(latencies), 2),
-            "p95_ms": round(_percentile(latencies, 0.95), 2),
+            "passages": targets[first].count(),
+            "chroma": first,
+            "queries": len(questions),
+            "p50_ms": round(statistics.median(latencies[first]), 2),
+            "p95_ms": round(_percentile(latencies[first], 0.95), 2),
             "added_in_s": round(build_s, 1),
         }
+        line = f"retrieval over {row['passages']} generated passages ({first}): p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms"
+        if EMBEDDED in latencies and first != EMBEDDED:
+            row["embedded_p50_ms"] = round(statistics.median(latencies[EMBEDDED]), 2)
+            row["embedded_p95_ms"] = round(_percentile(latencies[EMBEDDED], 0.95), 2)
+            row["p50_vs_embedded"] = round(row["p50_ms"] / row["embedded_p50_ms"], 2) if row["embedded_p50_ms"] else None
+            line += (
+                f"; embedded, side by side: p50 {row['embedded_p50_ms']} ms, p95 {row['embedded_p95_ms']} ms "
+                f"(p50 {row['p50_vs_embedded']}x embedded)"
+            )
         results.append(row)
-        say(f"retrieval over {row['passages']} generated passages: p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms")
+        say(line)
     if len(results) > 1 and results[0]["p50_ms"]:
         say(
             f"p50 grows {results[-1]['p50_ms'] / results[0]['p50_ms']:.2f}x from {results[0]['passages']} "

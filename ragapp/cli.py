@@ -177,8 +177,11 @@ def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
-    for name, value in settings.__dict__.items():
+    for name, value in settings.shown().items():
         print(f"{name} = {value}")
+    from ragapp.store.chroma import connect
+
+    print(f"# vectors: {connect(settings.chroma_place).status()}")
     return EXIT_OK
 
 

@@ -108,7 +108,9 @@ def _store_key(docs_dir: Path, settings: Settings) -> str:
     digest = hashlib.sha256()
     for path, _ in discover([docs_dir]):
         digest.update(str(path).encode() + hashlib.sha256(path.read_bytes()).digest())
-    digest.update(f"{recipe(settings.chunk_size, settings.chunk_overlap)}|{settings.embed_model}".encode())
+    # Where the vectors are, too: the same folder's manifest must not claim vectors another Chroma holds.
+    place = settings.chroma_place
+    digest.update(f"{recipe(settings.chunk_size, settings.chunk_overlap)}|{settings.embed_model}|{place.mode}|{place.url}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -133,8 +135,10 @@ def run_eval(
         raise UsageError(f"no questions in {qa_path}")
 
     if pipeline is None:
-        store_dir = Path(tempfile.gettempdir()) / "ragapp-eval" / _store_key(Path(docs_dir), settings)
-        pipeline = Pipeline(settings.replace(store_dir=store_dir))
+        key = _store_key(Path(docs_dir), settings)
+        store_dir = Path(tempfile.gettempdir()) / "ragapp-eval" / key
+        # A collection of its own: on a team's Chroma server, never one of the team's.
+        pipeline = Pipeline(settings.replace(store_dir=store_dir, collection=f"eval-{key}"))
     report = pipeline.ingest([Path(docs_dir)])
     if report.failed:
         raise UsageError("; ".join(f"{o.source}: {o.reason}" for o in report.failed))

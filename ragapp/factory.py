@@ -31,4 +31,4 @@ def make_reranker(settings: Settings) -> Reranker | None:
 
 
 def make_store(settings: Settings, collection: str, embedder_name: str) -> Store:
-    return open_store(settings.store_dir, collection, embedder_name)
+    return open_store(settings.store_dir, collection, embedder_name, settings.chroma_place)

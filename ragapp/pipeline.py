@@ -200,6 +200,7 @@ class Pipeline:
         started = time.perf_counter()
         timings = Timings()
         store = self.store(collection)
+        store.refresh()  # another process may have written since the last question
         asked, question = question, standalone_question(question, follows)
         weights = store.word_weights(sorted(content_words(question)))
         hits = retrieve(

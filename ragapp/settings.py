@@ -7,7 +7,12 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ragapp.store.chroma import parse_headers
+
+if TYPE_CHECKING:
+    from ragapp.store.chroma import ChromaPlace
 
 ENV_PREFIX = "RAGAPP_"
 CONFIG_ENV = "RAGAPP_CONFIG"
@@ -29,6 +34,27 @@ class Settings:
     store_dir: Path = _setting(Path("data/store"), "Folder of the Chroma store and the ingest manifest.")
     upload_dir: Path = _setting(Path("data/uploads"), "Folder where files uploaded in the app are kept.")
     collection: str = _setting("default", "Collection used when none is named.")
+    chroma: str = _setting(
+        "local",
+        "Where the vectors are kept when chroma_url is empty. 'local': a Chroma server for the store "
+        "folder on 127.0.0.1, started by the first process that needs it and shared by every process of "
+        "this machine (the app, ingest, ingest --watch, ragapp ask). 'embedded': Chroma inside the "
+        "process, for a process alone with its store (the folder is locked to it).",
+    )
+    chroma_url: str = _setting(
+        "",
+        "A `chroma run` server shared by several hosts (http://host:port), same chromadb version as "
+        "here. The manifest, word index and accounts stay in the store folder of this host.",
+    )
+    chroma_headers: str = _setting(
+        "", "HTTP headers sent to the Chroma server, 'Name: value' pairs separated by ';' (for a proxy that adds auth)."
+    )
+    chroma_timeout_s: float = _setting(
+        30.0, "Longest wait for one answer of the Chroma server; then the question fails with a message."
+    )
+    chroma_idle_s: float = _setting(
+        300.0, "The local Chroma server stops after this many seconds in which no process used the store."
+    )
     model_path: str = _setting(
         "",
         "GGUF chat model file. Empty: the bundled SmolLM2-135M-Instruct Q4_1. "
@@ -155,11 +181,39 @@ class Settings:
             raise SettingsError(f"sign_in must be 'none', 'accounts' or 'proxy', got {self.sign_in!r}")
         if self.max_upload_mb <= 0:
             raise SettingsError("max_upload_mb must be positive")
+        if self.chroma not in ("local", "embedded"):
+            raise SettingsError(f"chroma must be 'local' or 'embedded', got {self.chroma!r} (a server: set chroma_url)")
+        if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):
+            raise SettingsError(f"chroma_url must be an http:// or https:// address, got {self.chroma_url!r}")
+        try:
+            parse_headers(self.chroma_headers)
+        except ValueError as exc:
+            raise SettingsError(f"chroma_headers: {exc}") from None
+        if self.chroma_timeout_s <= 0 or self.chroma_idle_s < 0:
+            raise SettingsError("chroma_timeout_s must be positive and chroma_idle_s not negative")
+
+    @property
+    def chroma_place(self) -> "ChromaPlace":
+        """Where the vectors are: this folder's local server, the team's server, or this process."""
+        from ragapp.store.chroma import ChromaPlace
+
+        mode = "server" if self.chroma_url else self.chroma
+        return ChromaPlace(
+            mode, self.store_dir, self.chroma_url.rstrip("/"), parse_headers(self.chroma_headers),
+            self.chroma_timeout_s, self.chroma_idle_s,
+        )
 
     @property
     def app_db_path(self) -> Path:
         """Where accounts, grants and history are kept."""
         return self.app_db if str(self.app_db) not in ("", ".") else self.store_dir / "app.sqlite"
+
+    def shown(self) -> dict[str, str]:
+        """Every setting as it may be shown to an administrator: header values (secrets) hidden."""
+        values = {f.name: str(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        if self.chroma_headers:
+            values["chroma_headers"] = "; ".join(f"{name}: ***" for name, _ in parse_headers(self.chroma_headers))
+        return values
 
     def replace(self, **changes: Any) -> "Settings":
         """A copy with some settings changed."""

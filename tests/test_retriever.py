@@ -3,12 +3,12 @@
 import pytest
 from fakes import HashEmbedder
 
-from ragapp import store as store_module
+from ragapp.store import manifest as store_module
 from ragapp.extract import extract
 from ragapp.ingestion import ingest
 from ragapp.documents import Hit, Passage
 from ragapp.retriever import DENSE, HYBRID, LEXICAL, retrieve
-from ragapp.store import Filter, lexical_table, lexical_query, open_store
+from ragapp.store import Filter, lexical_table, lexical_query
 
 
 def _ingest(store, folder, **kwargs):
@@ -25,8 +25,8 @@ def _lexical_ids(store) -> set[str]:
 
 
 @pytest.fixture
-def store(tmp_path):
-    return open_store(tmp_path / "store", "default", HashEmbedder.name)
+def store(tmp_path, open_test_store):
+    return open_test_store(tmp_path / "store")
 
 
 class _RankedStore:
@@ -121,11 +121,11 @@ def test_a_crash_between_chroma_and_the_index_is_repaired_by_the_next_run(store,
     assert store.search_text("lighthouse Fridays", 1)
 
 
-def test_a_store_without_a_lexical_index_gets_one_on_first_search(tmp_path, sample_copy):
-    store = open_store(tmp_path / "store", "default", HashEmbedder.name)
+def test_a_store_without_a_lexical_index_gets_one_on_first_search(tmp_path, sample_copy, open_test_store):
+    store = open_test_store(tmp_path / "store")
     _ingest(store, sample_copy)
     store._manifest.reindex("default", [])  # as a store from before the index existed
-    reopened = open_store(tmp_path / "store", "default", HashEmbedder.name)
+    reopened = open_test_store(tmp_path / "store")
     assert reopened.search_text("daily allowance meals", 1)
     assert _lexical_ids(reopened) == _chroma_ids(reopened)
 
@@ -191,9 +191,9 @@ def test_filters_are_read_from_the_command_line_form():
         Filter.parse(["handbook"])
 
 
-def test_collections_share_the_index_file_but_never_each_others_passages(tmp_path, sample_copy):
-    kb = open_store(tmp_path / "store", "team", HashEmbedder.name)
-    old = open_store(tmp_path / "store", "old-team", HashEmbedder.name)  # "team" is a part of its name
+def test_collections_share_the_index_file_but_never_each_others_passages(tmp_path, sample_copy, open_test_store):
+    kb = open_test_store(tmp_path / "store", "team")
+    old = open_test_store(tmp_path / "store", "old-team")  # "team" is a part of its name
     _ingest(kb, sample_copy / "handbook")
     _ingest(old, sample_copy / "engineering")
     assert _lexical_ids(kb) == _chroma_ids(kb) and _lexical_ids(old) == _chroma_ids(old)

@@ -10,14 +10,16 @@ from fakes import HashEmbedder
 from pdfgen import write_pdf
 
 from ragapp.ingestion import ADDED, FAILED, REMOVED, SKIPPED, UPDATED, Limits, ingest
-from ragapp.store import StoreBusyError, open_store
+from ragapp.store import StoreBusyError
 from ragapp.watch import watch
 
 HOSTILE = Limits(parse_timeout_s=3, parse_memory_mb=1024, max_file_mb=1, loader="hostile:load")
 
 
-def _store(tmp_path, name="store"):
-    return open_store(tmp_path / name, "default", HashEmbedder.name)
+@pytest.fixture
+def store_at(tmp_path, open_test_store):
+    """Opens a store folder under the test's temp folder, embedded or on a Chroma server."""
+    return lambda name="store": open_test_store(tmp_path / name)
 
 
 def _run(folder, store, embedder=None, **options):
@@ -54,8 +56,8 @@ def hostile_folder(tmp_path):
     return folder
 
 
-def test_every_hostile_file_gets_one_clear_outcome_and_the_rest_is_stored(tmp_path, hostile_folder):
-    store = _store(tmp_path)
+def test_every_hostile_file_gets_one_clear_outcome_and_the_rest_is_stored(tmp_path, hostile_folder, store_at):
+    store = store_at()
     started = time.monotonic()
     report = _run(hostile_folder, store)
     took = time.monotonic() - started
@@ -80,8 +82,8 @@ def test_every_hostile_file_gets_one_clear_outcome_and_the_rest_is_stored(tmp_pa
     assert took < 30  # the endless file cost its time limit, not forever
 
 
-def test_an_unchanged_broken_file_is_not_read_again(tmp_path, hostile_folder):
-    store = _store(tmp_path)
+def test_an_unchanged_broken_file_is_not_read_again(tmp_path, hostile_folder, store_at):
+    store = store_at()
     _run(hostile_folder, store)
     started = time.monotonic()
     again = _outcomes(_run(hostile_folder, store))
@@ -96,10 +98,10 @@ def test_an_unchanged_broken_file_is_not_read_again(tmp_path, hostile_folder):
     assert _outcomes(_run(hostile_folder, store))["empty.txt"].status == ADDED
 
 
-def test_an_interrupted_write_is_undone_and_redone_to_the_state_of_a_clean_run(tmp_path, sample_copy):
-    clean = _store(tmp_path, "clean")
+def test_an_interrupted_write_is_undone_and_redone_to_the_state_of_a_clean_run(tmp_path, sample_copy, store_at):
+    clean = store_at("clean")
     _run(sample_copy, clean, limits=Limits())
-    store = _store(tmp_path)
+    store = store_at()
     manifest = store._manifest
     real_put, calls = manifest.put, []
 
@@ -119,14 +121,14 @@ def test_an_interrupted_write_is_undone_and_redone_to_the_state_of_a_clean_run(t
     half_written.unlink()
     report = _run(sample_copy, store, limits=Limits(), prune=True)
     assert not manifest.unfinished(store.name)
-    clean_again = _store(tmp_path, "clean-again")
+    clean_again = store_at("clean-again")
     _run(sample_copy, clean_again, limits=Limits())
     assert _state(store) == _state(clean_again)
     assert half_written.name not in {Path(o.source).name for o in report.outcomes}
 
 
-def test_an_interrupted_reset_finishes_before_anything_else(tmp_path, sample_copy):
-    store = _store(tmp_path)
+def test_an_interrupted_reset_finishes_before_anything_else(tmp_path, sample_copy, store_at):
+    store = store_at()
     _run(sample_copy, store, limits=Limits())
     store._manifest.begin(store.name, "*")  # as if a reset died at once
     other = tmp_path / "other"
@@ -137,8 +139,8 @@ def test_an_interrupted_reset_finishes_before_anything_else(tmp_path, sample_cop
     assert len(_state(store)[0]) == store.documents()[0].passages
 
 
-def test_a_second_writer_waits_then_gives_up_with_a_clear_message(tmp_path, sample_copy):
-    store = _store(tmp_path)
+def test_a_second_writer_waits_then_gives_up_with_a_clear_message(tmp_path, sample_copy, store_at):
+    store = store_at()
     heard = []
     with store.lock.hold(5, what="ingest of another folder"):
         with pytest.raises(StoreBusyError, match=r"the store is busy: another writer \(ingest of another folder, pid \d+"):
@@ -147,8 +149,8 @@ def test_a_second_writer_waits_then_gives_up_with_a_clear_message(tmp_path, samp
     assert store.documents() == []
 
 
-def test_a_second_writer_goes_on_once_the_first_is_done(tmp_path, sample_copy):
-    store = _store(tmp_path)
+def test_a_second_writer_goes_on_once_the_first_is_done(tmp_path, sample_copy, store_at):
+    store = store_at()
     first_done = threading.Event()
 
     def first_writer():
@@ -166,11 +168,11 @@ def test_a_second_writer_goes_on_once_the_first_is_done(tmp_path, sample_copy):
     assert report.count(ADDED) == 8 and len(store.documents()) == 8
 
 
-def test_watch_reflects_an_add_a_change_and_a_delete(tmp_path):
+def test_watch_reflects_an_add_a_change_and_a_delete(tmp_path, store_at):
     folder = tmp_path / "watched"
     folder.mkdir()
     (folder / "first.md").write_text("# First\n\nThe first note is about bicycles.\n")
-    store = _store(tmp_path)
+    store = store_at()
     embedder = HashEmbedder()
     reports = []
     stop = threading.Event()

@@ -41,3 +41,20 @@ def test_every_setting_is_documented_in_the_readme():
     for variable, _default, description in Settings.describe():
         assert description
         assert variable in readme, f"{variable} missing from the README table"
+
+
+def test_where_the_vectors_are_is_one_setting_and_header_secrets_are_never_shown():
+    assert Settings.load(env={}).chroma_place.mode == "local"
+    assert Settings.load(env={"RAGAPP_CHROMA": "embedded"}).chroma_place.mode == "embedded"
+    team = Settings.load(env={"RAGAPP_CHROMA_URL": "http://chroma.lan:8000/", "RAGAPP_CHROMA_HEADERS": "Authorization: Bearer s3cret; X-Team: kb"})
+    place = team.chroma_place
+    assert place.mode == "server" and place.url == "http://chroma.lan:8000"
+    assert place.headers == (("Authorization", "Bearer s3cret"), ("X-Team", "kb"))
+    assert "s3cret" not in str(team.shown()) and team.shown()["chroma_headers"] == "Authorization: ***; X-Team: ***"
+    for env, words in [
+        ({"RAGAPP_CHROMA": "cloud"}, "chroma must be 'local' or 'embedded'"),
+        ({"RAGAPP_CHROMA_URL": "chroma.lan:8000"}, "chroma_url must be an http"),
+        ({"RAGAPP_CHROMA_HEADERS": "no colon here"}, "chroma_headers"),
+    ]:
+        with pytest.raises(SettingsError, match=words):
+            Settings.load(env=env)

@@ -43,11 +43,17 @@ class CountingEmbedder:
 
 def cli_env(store_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGAPP_")}
-    env.update({"RAGAPP_STORE_DIR": str(store_dir), "PYTHONUNBUFFERED": "1", **extra})
+    # The store's local Chroma server outlives each command by 30 s, not the 5 minutes people get:
+    # enough for the next command of a test to find it, without leaving dozens behind.
+    env.update({"RAGAPP_STORE_DIR": str(store_dir), "PYTHONUNBUFFERED": "1", "RAGAPP_CHROMA_IDLE_S": "30", **extra})
     return env
 
 
-def run_cli(args: list[str], store_dir: Path, prefix: list[str] | None = None, timeout: int = 600, **extra: str):
-    """Run a console script of this venv as a user would, in a fresh process."""
-    command = (prefix or []) + [str(BIN / args[0]), *args[1:]]
+def run_cli(
+    args: list[str], store_dir: Path, prefix: list[str] | None = None, timeout: int = 600, bin_dir: Path | None = BIN,
+    **extra: str,
+):
+    """Run a console script of this venv (or, with bin_dir None, any command) as a user would, in a
+    fresh process."""
+    command = (prefix or []) + [str(bin_dir / args[0]) if bin_dir else args[0], *args[1:]]
     return subprocess.run(command, cwd=ROOT, env=cli_env(store_dir, **extra), capture_output=True, text=True, timeout=timeout)
