@@ -3,6 +3,7 @@ is written, check every source; see and manage what is in the store, and (admins
 
 from __future__ import annotations
 
+import logging
 import sys
 from functools import partial
 from pathlib import Path
@@ -16,6 +17,20 @@ from ragapp.pipeline import Pipeline  # noqa: E402
 from ragapp.settings import Settings  # noqa: E402
 from ragapp.workspace import Workspace  # noqa: E402
 from ui import admin_page, ask, documents_page, settings_page, signin  # noqa: E402
+
+def _log_to_stderr() -> None:
+    """The app's log is its standard error, with times: what fails while answering is written there
+    with its traceback (the page shows words only)."""
+    logger = logging.getLogger("ragapp")
+    if not any(getattr(h, "ragapp", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.ragapp = True
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+_log_to_stderr()
 
 # A local icon file: a ":material/...:" page icon makes the browser fetch it from Google's servers.
 ICON = Path(__file__).resolve().parent / "icon.png"

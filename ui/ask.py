@@ -4,14 +4,19 @@ checked sources; earlier conversations kept, searchable and deletable by their o
 from __future__ import annotations
 
 import datetime
+import logging
 from functools import partial
 
 import streamlit as st
 
+from ragapp.store import StoreError
 from ragapp.workspace import Workspace
 from ui import render, sidebar
 from ui.source import show_source
 
+log = logging.getLogger("ragapp.app")
+
+STORE_FAILED = "Not answered: {reason}. Your documents are unchanged."
 FAILED_ANSWER = (
     "Something went wrong while answering ({reason}). Your documents are unchanged; "
     "try again, or ask the administrator to look at the app's log."
@@ -77,9 +82,13 @@ def _conversation(workspace: Workspace, collection: str, only) -> None:
         try:
             with st.spinner("Answering from your documents and checking every sentence…"):
                 answer = workspace.ask(question, collection, on_token=on_token, only=only, follows=follows, on_queue=on_queue)
-        except Exception as exc:  # a person sees words, never a stack trace
+        except Exception as exc:  # a person sees words, never a stack trace; the log gets it whole
+            log.exception("answering a question in collection %r failed", collection)
             history.pop()
-            placeholder.error(FAILED_ANSWER.format(reason=type(exc).__name__))
+            if isinstance(exc, StoreError):  # the store's own words say what to do (a server down…)
+                placeholder.error(STORE_FAILED.format(reason=render.inert(str(exc))))
+            else:
+                placeholder.error(FAILED_ANSWER.format(reason=type(exc).__name__))
             return
         render.show_answer_text(answer.text, placeholder)
         _show_answer_details(answer, sources, key=f"turn{len(history)}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ragapp.store import StoreBusyError, file_type
+from ragapp.store import StoreError, file_type
 from ragapp.workspace import Workspace
 from ui import sidebar
 from ui.render import inert
@@ -68,7 +68,7 @@ def page(workspace: Workspace, collection: str) -> None:
                 try:
                     for record in chosen:
                         workspace.delete_document(record.doc_id, collection)
-                except StoreBusyError as exc:
+                except StoreError as exc:  # busy, or the store's server not answering
                     st.error(f"Not deleted: {exc}.")
                 else:
                     st.rerun()

@@ -24,7 +24,8 @@ def page(pipeline: Pipeline) -> None:
             {"What": "Chat model (GGUF)", "In force": str(resolve_llm(settings.model_path))},
             {"What": "Embedding model", "In force": str(resolve_embed_model(settings.embed_model))},
             {"What": "Reranker", "In force": settings.reranker_path or "none"},
-            {"What": "Store folder", "In force": str(settings.store_dir.resolve())},
+            {"What": "Store folder (manifest, word index, accounts)", "In force": str(settings.store_dir.resolve())},
+            {"What": "Vectors (Chroma)", "In force": pipeline.store().chroma.status()},
             {"What": "Upload folder", "In force": str(settings.upload_dir.resolve())},
             {"What": "Collection", "In force": settings.collection},
             {"What": "Collections in the store", "In force": ", ".join(pipeline.collections()) or "none yet"},
@@ -32,11 +33,12 @@ def page(pipeline: Pipeline) -> None:
     )
     st.subheader("All settings")
     helps = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(settings)}
+    shown = settings.shown()
     st.table(
         [
             {
                 "Setting": ENV_PREFIX + name.upper(),
-                "Value": str(getattr(settings, name)),
+                "Value": shown[name],
                 "What it does": helps[name],
             }
             for name in helps

@@ -9,7 +9,7 @@ import streamlit as st
 
 from ragapp.ingestion import FAILED, SKIPPED, Progress
 from ragapp.loaders import SUPPORTED_SUFFIXES
-from ragapp.store import Filter, StoreBusyError, file_type
+from ragapp.store import Filter, StoreError, file_type
 from ragapp.workspace import Workspace
 from ui.render import inert
 
@@ -36,7 +36,7 @@ def upload_section(workspace: Workspace, collection: str) -> None:
         # Each file is kept under a generated name, its type judged from its content (ragapp.uploads).
         uploads = [(file.name, file.getvalue()) for file in files]
         report = workspace.upload(uploads, collection, on_progress=progress, on_wait=lambda message: waiting.info(inert(message.capitalize())))
-    except StoreBusyError as exc:
+    except StoreError as exc:  # busy, or the store's server not answering
         st.error(f"Not stored: {exc}.")
         return
     finally:
@@ -70,7 +70,7 @@ def documents_section(workspace: Workspace, collection: str) -> None:
         if right.button("", icon=":material/delete:", key=f"delete-{record.doc_id}", help=inert(f"Delete {record.source}")):
             try:
                 workspace.delete_document(record.doc_id, collection)
-            except StoreBusyError as exc:
+            except StoreError as exc:  # busy, or the store's server not answering
                 st.error(f"Not deleted: {exc}.")
             else:
                 st.rerun()

@@ -4,14 +4,19 @@ text with the passage marked; and the original file to download."""
 from __future__ import annotations
 
 import html
+import logging
 from pathlib import Path
 
 import streamlit as st
 
 from ragapp.documents import Passage
 from ragapp.pages import PageError, render_pdf_page, text_context
+from ragapp.store import StoreError
 from ragapp.workspace import Workspace
 from ui.render import inert
+
+
+log = logging.getLogger("ragapp.app")
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -50,7 +55,12 @@ def show_source(workspace: Workspace, collection: str, passage: Passage, key: st
 
 
 def _show_in_text(workspace: Workspace, collection: str, passage: Passage) -> None:
-    page_text = workspace.page_text(collection, passage.doc_id, passage.page)
+    try:
+        page_text = workspace.page_text(collection, passage.doc_id, passage.page)
+    except StoreError as exc:  # the store's server not answering: the passage itself is at hand
+        log.warning("the text around a cited passage could not be read", exc_info=True)
+        st.caption(inert(f"The text around the passage cannot be shown now ({exc}); the passage as ingested:"))
+        page_text = ""
     if not page_text:
         page_text, start, end = passage.text, 0, len(passage.text)
     else:

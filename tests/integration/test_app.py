@@ -196,3 +196,39 @@ def test_a_document_holding_html_and_remote_images_is_shown_inert(tmp_path, monk
     html_bodies = [h.proto.body for e in answer.expander for h in e.get("html")]
     assert html_bodies and all("<script" not in body and "<img" not in body for body in html_bodies)
     assert any("&lt;script&gt;" in body for body in html_bodies)
+
+
+def test_a_stopped_chroma_server_is_reported_and_the_app_answers_again_once_it_is_back(tmp_path, monkeypatch, caplog):
+    from store_server import ChromaServer
+
+    from integration.helpers import run_cli
+
+    server = ChromaServer(tmp_path / "chroma").start()
+    store = tmp_path / "store"
+    try:
+        ingested = run_cli(["ingest", str(ROOT / "data" / "sample")], store, RAGAPP_CHROMA_URL=server.url)
+        assert ingested.returncode == 0, ingested.stderr
+        for name, value in {"RAGAPP_STORE_DIR": str(store), "RAGAPP_CHROMA_URL": server.url, "RAGAPP_CHROMA_TIMEOUT_S": "5"}.items():
+            monkeypatch.setenv(name, value)
+        question = "How many days of paid annual leave do full-time employees get?"
+        at = AppTest.from_file(APP, default_timeout=300)
+        at.run()
+        at.chat_input[0].set_value(question).run()
+        assert not at.exception and any("leave-policy.md" in as_read(e.label) for e in at.chat_message[1].expander)
+
+        server.stop()
+        at.chat_input[0].set_value(question).run()
+        assert not at.exception, "the app stays up"
+        shown = " ".join(as_read(e.value) for e in at.error).replace("\u200b", "")  # inert() breaks addresses
+        assert f"the Chroma server at {server.url} cannot be reached" in shown, shown
+        # The log has what happened, with its traceback.
+        failures = [r for r in caplog.records if r.name == "ragapp.app" and r.exc_info]
+        assert failures and "StoreUnavailable" in caplog.text
+
+        server.start()
+        at.chat_input[0].set_value(question).run()
+        assert not at.exception
+        latest = at.chat_message[-1]
+        assert latest.name == "assistant" and any("leave-policy.md" in as_read(e.label) for e in latest.expander)
+    finally:
+        server.stop()
