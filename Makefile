@@ -17,7 +17,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 endif
 WHEEL_CACHE := $(HOME)/.cache/ragapp-wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
 
-.PHONY: install dev run test clean-store chromium
+.PHONY: install dev run test clean-store chromium chroma
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,15 @@ run: install
 	$(BIN)/ingest data/sample
 	$(BIN)/streamlit run ui/app.py --server.headless true --server.port $(PORT)
 
+# A Chroma server that several app hosts share (each sets RAGAPP_CHROMA_URL=http://HOST:$(CHROMA_PORT)),
+# run with the very chromadb the app is pinned to. Loopback by default: Chroma has no sign-in of its
+# own, so put an authenticating proxy in front before it listens on the network.
+CHROMA_PATH ?= data/chroma
+CHROMA_HOST ?= 127.0.0.1
+CHROMA_PORT ?= 8000
+chroma: install
+	ANONYMIZED_TELEMETRY=False $(BIN)/chroma run --path $(CHROMA_PATH) --host $(CHROMA_HOST) --port $(CHROMA_PORT)
+
 # The browser tests drive Debian's Chromium (test tools cannot download browsers here).
 CHROMIUM ?= /usr/bin/chromium
 chromium:
@@ -61,4 +70,4 @@ test: dev chromium
 	$(BIN)/python -m pytest
 
 clean-store:
-	rm -rf data/store data/uploads
+	rm -rf data/store data/uploads data/chroma
