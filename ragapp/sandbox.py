@@ -17,7 +17,7 @@ import os
 import pickle
 import queue
 import resource
-import select
+import selectors
 import signal
 import struct
 import subprocess
@@ -221,7 +221,11 @@ class Sandbox:
                     worker.start(pending.pop(), self.timeout_s)
                 busy = [w for w in workers if w.job]
                 wait_s = max(0.0, min(w.deadline for w in busy) - time.monotonic())
-                readable, _, _ = select.select([w.process.stdout for w in busy], [], [], min(wait_s, 0.5))
+                # A selector, not select(): a long-lived process (the app) may hold descriptors past 1024.
+                with selectors.DefaultSelector() as selector:
+                    for worker in busy:
+                        selector.register(worker.process.stdout, selectors.EVENT_READ)
+                    readable = {key.fileobj for key, _ in selector.select(min(wait_s, 0.5))}
                 for worker in busy:
                     if worker.process.stdout in readable:
                         outcome = self._collect(worker)

@@ -1,6 +1,7 @@
 """Ingest against hostile files, crashes half-way, two writers and a watched folder: every file
 ends with one clear outcome, and the store always ends as a clean run leaves it."""
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -209,3 +210,19 @@ def test_watch_reflects_an_add_a_change_and_a_delete(tmp_path, store_at):
         thread.join()
     statuses = [o.status for r in reports for o in r.outcomes]
     assert ADDED in statuses and UPDATED in statuses and REMOVED in statuses
+
+
+def test_a_process_holding_over_a_thousand_descriptors_still_reads_files(tmp_path, store_at):
+    """A long-lived process (the app, with its many stores and sessions) can hold more than 1,024
+    open files; the workers' pipes are numbered past them and must still be read."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.md").write_text("# Good\n\nThe office opens at nine and closes at six.\n")
+    held = [open(os.devnull) for _ in range(1100)]
+    try:
+        assert max(f.fileno() for f in held) > 1024
+        report = _run(folder, store_at())
+    finally:
+        for handle in held:
+            handle.close()
+    assert _outcomes(report)["good.md"].status == ADDED
