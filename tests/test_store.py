@@ -227,3 +227,30 @@ def test_a_manifest_that_lists_vectors_the_server_lacks_says_how_to_store_them_a
         assert moved.store().count() == sum(d.passages for d in moved.documents()) > 0
     finally:
         chroma_server.empty()
+
+
+def test_processes_that_start_at_once_share_one_local_server(tmp_path):
+    store_dir = tmp_path / "store"
+    _note(tmp_path / "notes", "kestrel", "The access code of the Kestrel vault is 4821.")
+    results = []
+    starters = [
+        threading.Thread(target=lambda: results.append(_write_in_another_process(store_dir, tmp_path / "notes")))
+        for _ in range(3)
+    ]
+    for starter in starters:
+        starter.start()
+    for starter in starters:
+        starter.join()
+    assert len(results) == 3 and len({r["server_pid"] for r in results}) == 1
+    assert all(r["passages"] == results[0]["passages"] > 0 for r in results)
+
+
+def test_a_server_file_left_by_a_killed_server_is_never_taken_for_the_store(tmp_path, chroma_server):
+    """A killed server's chroma-server.json names a port that another store's server may have by now."""
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    (store_dir / SERVER_FILE).write_text(json.dumps({"pid": os.getpid(), "port": chroma_server.port}))
+    _note(tmp_path / "notes", "kestrel", "The access code of the Kestrel vault is 4821.")
+    done = _write_in_another_process(store_dir, tmp_path / "notes")
+    assert done["server_pid"] != os.getpid()
+    assert json.loads((store_dir / SERVER_FILE).read_text())["port"] != chroma_server.port

@@ -232,7 +232,7 @@ class ChromaConnection:
             if address is not None:
                 return address
             supervisor = subprocess.Popen(
-                [sys.executable, "-m", "ragapp.store.server", str(store_dir), "--idle-s", f"{self.place.idle_s:g}"],
+                [sys.executable, "-m", "ragapp.store.server", str(store_dir.resolve()), "--idle-s", f"{self.place.idle_s:g}"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True,  # not stopped by the Ctrl-C of the process that started it
             )
@@ -266,28 +266,37 @@ def running_server(store_dir: Path) -> str | None:
     """The address of the store's local Chroma server when it runs and answers, else None."""
     import httpx
 
-    try:
-        info = json.loads((store_dir / SERVER_FILE).read_text())
-        address = f"http://127.0.0.1:{int(info['port'])}"
-    except (OSError, ValueError, KeyError, TypeError):
+    pid = _supervisor(store_dir)
+    if pid is None:
         return None
     try:
+        address = f"http://127.0.0.1:{int(json.loads((store_dir / SERVER_FILE).read_text())['port'])}"
         if httpx.get(f"{address}/api/v2/heartbeat", timeout=5).status_code == 200:
             return address
-    except httpx.HTTPError:
+    except (OSError, ValueError, KeyError, TypeError, httpx.HTTPError):
         pass
+    return None
+
+
+def _supervisor(store_dir: Path) -> int | None:
+    """The pid of the process serving this store folder, as chroma-server.json names it, when that
+    process is alive and is this folder's server. A file left by a killed server names a port that
+    another store's server may have since: it must never be taken for this store's."""
+    try:
+        pid = int(json.loads((store_dir / SERVER_FILE).read_text())["pid"])
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if b"ragapp.store.server" in command and str(store_dir.resolve()).encode() in command:
+        return pid
     return None
 
 
 def stop_local_server(store_dir: Path) -> None:
     """Stop the local Chroma server of a store folder now, if one runs (for a temporary store that is
     about to be deleted, rather than waiting out its idle time)."""
-    try:
-        pid = int(json.loads((store_dir / SERVER_FILE).read_text())["pid"])
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except (OSError, ValueError, KeyError, TypeError):
-        return
-    if b"ragapp.store.server" in command and str(store_dir.resolve()).encode() in command:
+    pid = _supervisor(store_dir)
+    if pid is not None:
         try:
             os.kill(pid, signal.SIGTERM)
         except OSError:
