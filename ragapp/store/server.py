@@ -127,13 +127,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _wait_ready(child: subprocess.Popen, port: int) -> bool:
-    deadline = time.monotonic() + READY_WAIT_S
-    store_probe = f"http://127.0.0.1:{port}"
     import httpx
 
+    deadline = time.monotonic() + READY_WAIT_S
     while time.monotonic() < deadline and child.poll() is None:
         try:
-            if httpx.get(f"{store_probe}/api/v2/heartbeat", timeout=2).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2).status_code == 200:
                 return True
         except httpx.HTTPError:
             pass

@@ -4,7 +4,6 @@ Chromium (Debian's) through Playwright, waiting and screenshots."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,16 +14,11 @@ import pytest
 from conftest import ROOT
 
 from integration.helpers import cli_env
+from ragapp.store.server import free_port
 
 CHROMIUM = Path(os.environ.get("RAGAPP_TEST_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 NO_CHROMIUM = f"no Chromium at {CHROMIUM} (make test installs Debian's chromium)"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve(store: Path, log_path: Path, **settings: str):
