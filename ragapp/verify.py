@@ -1,8 +1,11 @@
 """Check each sentence of an answer against the passages it cites, by meaning and by content.
 
-A sentence is supported by a passage when both hold:
+A sentence is supported by a passage when all three hold:
 - content: every number and every name of the sentence, and most of its other content words,
   occur in the passage;
+- binding: each number and name is attached in the passage to what the sentence attaches it to
+  ("150 euros a night in Paris" is not backed by "150 euros a night, or 220 in London, Paris and
+  Amsterdam", though every word of it is there; see `bound`);
 - meaning: its embedding is close to the passage or to one of the passage's sentences.
 A sentence its cited passage does not support is moved to another shown passage that does; a
 sentence no shown passage supports is withheld.
@@ -64,6 +67,90 @@ def content_supported(sentence: str, passage: str) -> bool:
     return len(words & evidence) / len(words) >= MIN_WORD_SHARE
 
 
+# Where a sentence of the model's turns to another statement: every comma, semicolon, colon or dash.
+_SENTENCE_CLAUSE = re.compile(r"\s*(?:[,;:\u2013\u2014]|\s-\s|\(|\))\s*")
+# Where a passage turns to another statement: not at plain commas, which also separate the items of
+# one list ("London, Paris and Amsterdam"), but where an alternative, an exception or a contrast begins.
+_PASSAGE_CLAUSE = re.compile(
+    r"\s*(?:[;:.!?](?:\s|$)|\s\u2013\s|\s\u2014\s|,?\s+(?:or|but|whereas|while|unless|except|otherwise|although|though)\s+|"
+    r",\s+and\s+|\s+and\s+(?=[A-Z0-9]))\s*"
+)
+# Small words that change what a number is attached to ("400 euros in the first year and after
+# that"): counted with the key words when binding is checked.
+RELATION_WORDS = frozenset("after before not no only under over than more less least most each every until within without except".split())
+# A number's or name's neighbours in the sentence that must stand near it in the passage too.
+MIN_BOUND_SHARE = 0.4
+
+
+def _clauses(text: str, pattern: re.Pattern) -> list[str]:
+    pieces = [p for p in pattern.split(text) if p and p.strip()]
+    merged: list[str] = []
+    for piece in pieces:
+        # A piece that is only names continues the list before it ("..., Paris and Amsterdam").
+        if merged and _ONLY_NAMES.fullmatch(piece.strip(" .,;")):
+            merged[-1] += " " + piece
+        else:
+            merged.append(piece)
+    return merged
+
+
+_ONLY_NAMES = re.compile(r"[A-Z][\w-]*(?:,?\s+(?:(?:and|or)\s+)?[A-Z][\w-]*)*")
+
+
+@dataclass(frozen=True)
+class _Clause:
+    held: set[str]  # its numbers and every word
+    words: set[str]  # its key words
+    numbers: set[str]
+    sentence: int  # which sentence of the passage
+    opens: bool  # the first clause of its sentence
+
+
+def _passage_clauses(passage: str) -> list[_Clause]:
+    found = []
+    for n, sentence in enumerate(split_sentences(passage)):
+        for i, clause in enumerate(_clauses(sentence, _PASSAGE_CLAUSE)):
+            found.append(_Clause(numbers(clause) | letter_words(clause), _binding_words(clause), numbers(clause), n, i == 0))
+    return found
+
+
+def _binding_words(text: str) -> set[str]:
+    return content_words(text) | (letter_words(text) & RELATION_WORDS)
+
+
+def bound(sentence: str, passage: str) -> bool:
+    """Whether each number and name of the sentence stands in the passage with what it stands
+    with in the sentence.
+
+    For each clause of the sentence that holds numbers or names, some clause of the passage must
+    hold all of them, with at least MIN_BOUND_SHARE of the sentence clause's other key words that
+    the passage holds; and no such key word may come only from a later clause of a passage sentence
+    or from another sentence, that belongs to another number ("300 euros as secondary" against "300
+    euros as primary; as secondary, 150 euros"). The opening clause of a passage sentence names what
+    all its clauses speak of ("Hotels may cost ..."), so its words may go with any of them."""
+    clauses = _passage_clauses(passage)
+    evidence = _binding_words(passage)
+    named = names(sentence)
+    for clause in _clauses(sentence, _SENTENCE_CLAUSE):
+        anchors = numbers(clause) | (letter_words(clause) & named)
+        if not anchors:
+            continue
+        words = (_binding_words(clause) - anchors) & evidence
+        homes = [c for c in clauses if anchors <= c.held]
+        if not any(not words or len(words & c.words) / len(words) >= MIN_BOUND_SHARE for c in homes):
+            return False
+        own_numbers, home_sentences = numbers(clause), {c.sentence for c in homes}
+        for word in words:
+            if any(word in c.words for c in homes):
+                continue
+            elsewhere = [c for c in clauses if word in c.words]
+            if elsewhere and all(
+                (c.numbers - own_numbers) and (not c.opens or c.sentence not in home_sentences) for c in elsewhere
+            ):
+                return False
+    return True
+
+
 def _dot(a: Sequence[float], b: Sequence[float]) -> float:
     return sum(x * y for x, y in zip(a, b))
 
@@ -105,6 +192,7 @@ class Verifier:
                 1 <= n <= len(self.passages)
                 and similarity[n - 1] >= self.min_similarity
                 and content_supported(sentence, self.passages[n - 1])
+                and bound(sentence, self.passages[n - 1])
             )
 
         kept = tuple(n for n in cited if supports(n))

@@ -1,6 +1,10 @@
+import json
+from pathlib import Path
+
 from fakes import HashEmbedder
 
-from ragapp.verify import Verifier, content_supported, split_claims
+from ragapp.compose import answer_type, holds_type
+from ragapp.verify import Verifier, bound, content_supported, split_claims
 
 MEALS = "Expenses. While travelling for work you may claim meals up to a daily allowance of 45 euros."
 LEAVE = "Leave policy. Every employee has 28 days of paid annual leave, booked in the HR portal."
@@ -61,3 +65,79 @@ def test_a_sentence_close_in_words_but_far_in_meaning_is_unsupported():
 
 def test_thousands_separators_do_not_matter():
     assert content_supported("The learning budget is 1500 euros.", LEARNING)
+
+
+# Every number and name of each false sentence is in its passage: only what they are attached to differs.
+HOTELS = "Hotels may cost up to 150 euros per night, or 220 euros per night in London, Paris and Amsterdam."
+PAGING = (
+    "If the primary does not acknowledge within 15 minutes, the page goes to the secondary, "
+    "and after 30 minutes to the engineering manager."
+)
+ANCHOR = (
+    "Teams meet in the office on their anchor day, which is Tuesday for delivery teams and Thursday "
+    "for the platform team; the other days you may work from home or from the office."
+)
+STIPEND = "Each week on call as primary is paid a stipend of 300 euros; as secondary, 150 euros."
+PARENTAL = (
+    "Birth parents receive 20 weeks of parental leave at full pay. Partners and adoptive parents receive "
+    "8 weeks at full pay, to be taken within the first year after the birth or adoption."
+)
+HOME_OFFICE = (
+    "Each employee can claim a one-off home office budget of 400 euros in their first year for a desk, "
+    "a chair or a monitor, and 100 euros per year after that for replacements."
+)
+RECOMBINED = [
+    (HOTELS, "A hotel can cost up to 150 euros per night in Paris, with a one-night room costing 220 euros."),
+    (HOTELS, "In Amsterdam a hotel may cost 150 euros per night."),
+    (PAGING, "Acknowledge a page within 30 minutes."),
+    (ANCHOR, "The anchor day is Thursday for delivery teams."),
+    (STIPEND, "The secondary is paid 300 euros a week."),
+    (PARENTAL, "Partners receive 20 weeks of parental leave."),
+    (HOME_OFFICE, "The home office budget in the first year and after that is 400 euros."),
+]
+PARAPHRASES = [
+    (HOTELS, "Hotels in Paris may cost up to 220 euros per night."),
+    (HOTELS, "Hotels cost up to 150 euros a night, or 220 in London, Paris and Amsterdam."),
+    (HOTELS, "In Amsterdam a hotel may cost 220 euros per night."),
+    (PAGING, "After 30 minutes the page goes to the engineering manager."),
+    (ANCHOR, "The anchor day for delivery teams is Tuesday."),
+    (ANCHOR, "Platform teams meet on Thursday."),
+    (STIPEND, "As secondary you get 150 euros."),
+    (PARENTAL, "Adoptive parents receive 8 weeks at full pay."),
+    (HOME_OFFICE, "The home office budget is 400 euros in the first year."),
+]
+
+
+def test_a_number_or_name_attached_to_something_else_is_caught():
+    for passage, sentence in RECOMBINED:
+        assert not bound(sentence, passage), sentence
+
+
+def test_true_paraphrases_keep_their_numbers_and_names_bound():
+    for passage, sentence in PARAPHRASES:
+        assert bound(sentence, passage), sentence
+
+
+def test_the_verifier_withholds_the_recombined_hotel_price():
+    [verdict] = Verifier(HashEmbedder(), [HOTELS], min_similarity=0.3).verify(
+        "A hotel can cost up to 150 euros per night in Paris. [1]"
+    )
+    assert not verdict.supported
+
+
+JUDGED = Path(__file__).parent / "data" / "judged-sentences.jsonl"
+
+
+def test_sentences_judged_by_reading_are_shown_only_when_true():
+    """Sentences of the model's on the sample handbook, each read against its passage and judged:
+    the true ones pass the content and binding checks, the false ones are stopped by them or by
+    the rule that an answer must say more than the question."""
+    rows = [json.loads(line) for line in JUDGED.read_text().splitlines() if line.strip()]
+    assert sum(r["true"] for r in rows) >= 5 and sum(not r["true"] for r in rows) >= 4
+    for row in rows:
+        sentence, passage, question = row["sentence"], row["passage"], row["question"]
+        shown = (
+            content_supported(sentence, passage) and bound(sentence, passage)
+            and holds_type(sentence, answer_type(question), question)
+        )
+        assert shown == row["true"], row
