@@ -149,6 +149,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.flush()
 
     answer = ask(on_token=show)
+    if answer.lead:
+        sys.stdout.write(f"\n\n({answer.lead})")
     if answer.path == DECLINED:  # nothing was streamed: the pipeline answered itself
         sys.stdout.write(answer.text)
     sys.stdout.write("\n")

@@ -159,8 +159,8 @@ class Timings:
 
 GENERATED, EXTRACTIVE, DECLINED = "generated", "extractive", "declined"
 PATH_NOTES = {
-    GENERATED: "Written by the model; every sentence checked against the passage it cites.",
-    EXTRACTIVE: "Quoted from the passages: the model's own answer could not be checked against them.",
+    GENERATED: "Quoted from the passages, then a sentence of the model's, checked against the passage it cites.",
+    EXTRACTIVE: "Quoted from the passages.",
     DECLINED: "Declined: nothing in the documents answers this.",
 }
 
@@ -169,8 +169,8 @@ PATH_NOTES = {
 class Answer:
     """What the user sees: the answer text, the passages it cites, and how it was produced.
 
-    path is GENERATED (the model's sentences, each checked against the passage it cites),
-    EXTRACTIVE (sentences quoted from the passages, when none of the model's could be checked) or
+    path is EXTRACTIVE (sentences quoted from the passages), GENERATED (quoted sentences and then
+    one of the model's, checked against the passage it cites) or
     DECLINED (the documents don't contain the answer; `related` then holds the closest passages).
     """
 
@@ -184,11 +184,12 @@ class Answer:
     withheld: int = 0  # sentences of the model's answer not shown: unsupported, or beside the question
     related: list[Hit] = field(default_factory=list)
     query: str = ""  # what was searched: the question, or a follow-up joined to the one before
+    lead: str = ""  # what an overview summarises ("Summary of Expenses and travel (expenses.md): ...")
 
-    def how_answered(self) -> str:
-        """One line for the user: which path produced the answer, and what was withheld."""
+    def how_answered(self, details: bool = True) -> str:
+        """One line for the user: which path produced the answer, and (details) what was withheld."""
         text = PATH_NOTES[self.path]
-        if self.withheld:
+        if self.withheld and details:
             plural = self.withheld != 1
             text += (
                 f" {self.withheld} statement{'s' if plural else ''} of the model withheld: "
@@ -199,6 +200,7 @@ class Answer:
     def to_json(self) -> dict[str, Any]:
         return {
             "answer": self.text,
+            "lead": self.lead,
             "query": self.query,
             "refused": self.refused,
             "path": self.path,

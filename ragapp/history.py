@@ -81,6 +81,7 @@ def answer_to_record(answer: Answer) -> dict[str, Any]:
         "withheld": answer.withheld,
         "related": _hits(answer.related),
         "query": answer.query,
+        "lead": answer.lead,
     }
 
 
@@ -100,6 +101,7 @@ def answer_from_record(data: dict[str, Any]) -> Answer:
         withheld=data.get("withheld", 0),
         related=hits("related"),
         query=data.get("query", ""),
+        lead=data.get("lead", ""),
     )
 
 

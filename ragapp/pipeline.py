@@ -12,35 +12,26 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from ragapp import factory
 from ragapp.documents import DECLINED, EXTRACTIVE, GENERATED, Answer, Citation, Hit, Timings
 from ragapp.embedder import Embedder
-from ragapp.extract import Context, extract, rank_bonus, relevance
+from ragapp.compose import adds_to, compose, overview_request, summarise
+from ragapp.extract import Context
 from ragapp.followup import standalone_question
 from ragapp.generator import FairQueue, Generator
 from ragapp.ingestion import IngestReport, Limits, Progress, ingest
-from ragapp.prompts import REFUSAL, answer_grammar, build_messages, is_refusal
+from ragapp.prompts import REFUSAL, TEMPLATE_OVERHEAD_TOKENS, answer_grammar, is_refusal, quote_messages, without_preamble
 from ragapp.reranker import Reranker
 from ragapp.retriever import retrieve
 from ragapp.settings import Settings
 from ragapp.store import DocumentRecord, Filter, Store
 from ragapp.text import content_words
-from ragapp.verify import Verdict, Verifier
+from ragapp.verify import Verifier
 
 if TYPE_CHECKING:
     from ragapp.accounts import Accounts
     from ragapp.history import History
 
-# How much less relevant to the question (see ragapp/extract.py) than the best retrieved sentence
-# a checked sentence of the model may be and still be shown; otherwise that best sentence is quoted
-# instead. On ../shared/bench/squad2-dev (300 questions, seed 0) a margin of 0.1 let through
-# restatements of passage sentences that are beside the question: 0.05 raises citation precision
-# from 0.885 to 0.904 and answer containment from 0.592 to 0.608.
-ON_QUESTION_MARGIN = 0.05
 
 NO_DOCUMENTS = "There are no documents in this collection yet: upload some or run ingest."
 NO_MATCH = "No documents match the filter ({}): choose other documents, folders or types."
-NO_ROOM = (
-    "Not even one passage fits in the model's context with room for the answer: "
-    "raise RAGAPP_CONTEXT_SIZE or lower RAGAPP_MAX_ANSWER_TOKENS."
-)
 
 
 class Pipeline:
@@ -107,7 +98,8 @@ class Pipeline:
         load = getattr(self.embedder, "load", None)
         if load:
             load()
-        self.generator
+        if self.settings.model_sentence:
+            self.generator
 
     def store(self, collection: str | None = None) -> Store:
         name = collection or self.settings.collection
@@ -188,13 +180,14 @@ class Pipeline:
         follows: str | None = None,
         on_queue: Callable[[int], None] | None = None,
     ) -> Answer:
-        """Answer from the collection's passages only, every sentence checked against the one it cites.
+        """Answer from the collection's passages only: quoted sentences first, then at most one
+        sentence of the model's, shown only when the verifier finds it in the passage it cites.
 
-        on_token receives the answer as it is shown: each of the model's sentences once it has been
-        checked, or the quoted sentences of an extractive answer. exclude_sources hides documents
-        (by source path) from retrieval, as if they had not been ingested. only restricts the
-        question to the documents the filter matches. follows is the previous turn's `Answer.query`
-        in a conversation: a follow-up question ("and for contractors?") is searched with it.
+        on_token receives the answer as it is shown: the quoted sentences at once, then the
+        model's sentence once it has been checked. exclude_sources hides documents (by source
+        path) from retrieval, as if they had not been ingested. only restricts the question to the
+        documents the filter matches. follows is the previous turn's `Answer.query` in a
+        conversation: a follow-up question ("and for contractors?") is searched with it.
         on_queue(n) hears, while the question waits for the model, how many are ahead of it.
         """
         started = time.perf_counter()
@@ -222,89 +215,104 @@ class Pipeline:
             else:
                 text = REFUSAL
             return finish(Answer(question, text, [], refused=True, timings=timings, path=DECLINED))
-        # The relevance of what was retrieved is that of its best sentence: passages mix topics,
-        # and one sentence that answers the question is what matters.
-        quotes = extract(question, hits, self.embedder, word_weights=weights)
-        if not quotes or quotes[0].score < self.settings.min_relevance:
-            # Nothing retrieved is about the question: the model is not asked, since it would
-            # answer from whatever it was shown.
-            return finish(_declined(question, timings, related=hits))
-        # Which sentence answers best is judged against what was asked: for a follow-up, mostly
+        # Every sentence is embedded once per question, however many times it is scored or checked.
+        embedder = _Memo(self.embedder)
+
+        def show(text: str) -> None:
+            if timings.first_token_s is None:
+                timings.first_token_s = time.perf_counter() - started
+            if on_token:
+                on_token(text)
+
+        request = overview_request(asked)
+        if request is not None:
+            overview = summarise(request, hits, store, embedder, self.settings.min_relevance)
+            if overview is not None:
+                shown, quotes, lead = overview
+                show(" ".join(q.render() for q in quotes))
+                return finish(_quoted(question, quotes, shown, timings, lead=lead))
+        # Which sentences answer best is judged against what was asked: for a follow-up, mostly
         # its own words ("and for adoptive parents?"), not the earlier question it was searched
         # with, whose answer would otherwise win again (see extract.Context).
         focus, focus_weights, context = question, weights, None
         if question != asked:
             focus, focus_weights = asked, store.word_weights(sorted(content_words(asked)))
             context = Context(question, weights)
-            quotes = extract(focus, hits, self.embedder, word_weights=focus_weights, context=context)
-
+        composed = compose(focus, hits, embedder, self.settings.min_relevance, focus_weights, context)
+        if not composed.quotes:
+            # Nothing retrieved answers the question: the model is not asked, since it would
+            # answer from whatever it was shown.
+            return finish(_declined(question, timings, related=hits))
+        quoted = " ".join(q.render() for q in composed.quotes)
+        show(quoted)
+        answer = _quoted(question, composed.quotes, hits, timings)
+        if not self.settings.model_sentence:
+            return finish(answer)
         with self.model_queue.turn(on_queue):
-            generated = self._generate(question, hits, focus, focus_weights, context, quotes[0].score, timings, started, on_token)
-        if generated is None:
-            return finish(Answer(question, NO_ROOM, [], refused=True, timings=timings, path=DECLINED))
-        shown, verdicts, model_declined = generated
-        supported = [v for v in verdicts if v.supported]
-        withheld = len(verdicts) - len(supported)
-        if supported:
-            text = " ".join(v.render() for v in supported)
-            numbers = sorted({n for v in supported for n in v.cited})
-            citations = [Citation(n, shown[n - 1].passage) for n in numbers]
-            return finish(Answer(question, text, citations, False, timings, shown, GENERATED, withheld))
-        quotes = [q for q in quotes if q.n <= len(shown)]
-        if quotes and not model_declined:
-            # Retrieval found a relevant sentence but the model's answer could not be checked:
-            # quote that sentence instead.
-            text = quotes[0].render()
-            if on_token:
-                on_token(text)
-            citations = [Citation(quotes[0].n, shown[quotes[0].n - 1].passage)]
-            return finish(Answer(question, text, citations, False, timings, shown, EXTRACTIVE, withheld))
-        return finish(_declined(question, timings, related=shown, hits=shown, withheld=withheld))
+            verdict, withheld = self._model_sentence(focus, composed.quotes, hits, embedder)
+        answer.withheld = withheld
+        if verdict is not None:
+            show(" " + verdict.render())
+            answer.text = f"{quoted} {verdict.render()}"
+            numbers = sorted({q.n for q in composed.quotes} | set(verdict.cited))
+            answer.citations = [Citation(n, hits[n - 1].passage) for n in numbers]
+            answer.path = GENERATED
+        return finish(answer)
 
-    def _generate(self, question, hits, focus, focus_weights, context, best_relevance, timings, started, on_token):
-        """The model's answer, each sentence checked as it completes: (passages shown, verdicts,
-        whether the model declined), or None when not one passage fits in the context."""
+    def _model_sentence(self, question, quotes, hits, embedder):
+        """One sentence of the model's on the quoted sentences (a short prompt), kept only when
+        the verifier finds it in a passage and it says something the quotes do not say as such:
+        (verdict or None, how many of its sentences were withheld)."""
         generator = self.generator
-        budget = generator.context_size - self.settings.max_answer_tokens
-        messages, shown = build_messages(question, hits, generator.count_tokens, budget)
-        if not shown:
-            return None
-
-        verifier = Verifier(self.embedder, [h.passage.text for h in shown], self.settings.min_support)
-        verdicts: list[Verdict] = []
+        messages = quote_messages(question, quotes)
+        prompt_tokens = sum(generator.count_tokens(m["content"]) for m in messages) + 2 * TEMPLATE_OVERHEAD_TOKENS
+        if prompt_tokens + self.settings.max_answer_tokens > generator.context_size:
+            return None, 0  # no room for the model: the quoted answer stands alone
+        passages = [h.passage.text for h in hits]
+        verifier = Verifier(embedder, passages, self.settings.min_support)
         draft = ""
-        checked_up_to = 0
-
-        def check(text: str) -> None:
-            for verdict in verifier.verify(text):
-                # A sentence the passages back but that answers the question far worse than the
-                # best retrieved sentence does is beside the point: withheld too.
-                if verdict.supported:
-                    on_question = relevance(focus, [verdict.sentence], self.embedder, focus_weights, context)[0]
-                    if on_question + rank_bonus(verdict.cited[0]) < best_relevance - ON_QUESTION_MARGIN:
-                        verdict = dataclasses.replace(verdict, supported=False)
-                verdicts.append(verdict)
-                if verdict.supported and on_token:
-                    on_token(("" if sum(v.supported for v in verdicts) == 1 else " ") + verdict.render())
-
-        grammar = answer_grammar(len(shown))
-        for piece in generator.stream(messages, self.settings.max_answer_tokens, grammar):
-            if timings.first_token_s is None:
-                timings.first_token_s = time.perf_counter() - started
+        for piece in generator.stream(messages, self.settings.max_answer_tokens, answer_grammar(len(hits), max_sentences=1)):
             draft += piece
-            # Check each sentence as soon as its citation is complete, so answers still stream.
-            for match in _CITED_SENTENCE.finditer(draft, checked_up_to):
-                check(match.group())
-                checked_up_to = match.end()
-        rest = draft[checked_up_to:].strip()
-        model_declined = is_refusal(draft)
-        if rest and not model_declined:
-            check(rest)
-        return shown, verdicts, model_declined
+            if _CITED_SENTENCE.search(draft):
+                break  # one sentence is all that is asked for: stop the model there
+        if is_refusal(draft) or not draft.strip():
+            return None, 0
+        verdicts = verifier.verify(without_preamble(draft))
+        if not verdicts:
+            return None, 0
+        verdict = verdicts[0]
+        if verdict.supported and not adds_to(verdict.sentence, question, quotes):
+            verdict = dataclasses.replace(verdict, supported=False)
+        return (verdict, 0) if verdict.supported else (None, 1)
+
+
+class _Memo:
+    """An embedder that remembers the vectors of one question's texts."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+        self._vectors: dict[str, list[float]] = {}
+        self.name = embedder.name
+
+    def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        for text, vector in zip(missing, self._embedder.embed_batch(missing)):
+            self._vectors[text] = vector
+        return [self._vectors[t] for t in texts]
+
+    def count_tokens(self, text: str) -> int:
+        return self._embedder.count_tokens(text)
 
 
 # A sentence of the model's answer, up to and including its citation marker.
 _CITED_SENTENCE = re.compile(r"[^\[\]]+?\s*\[\d+(?:\s*,\s*\d+)*\]")
+
+
+def _quoted(question: str, quotes, shown: list[Hit], timings: Timings, lead: str = "") -> Answer:
+    text = " ".join(q.render() for q in quotes)
+    numbers = sorted({q.n for q in quotes})
+    citations = [Citation(n, shown[n - 1].passage) for n in numbers]
+    return Answer(question, text, citations, False, timings, list(shown), EXTRACTIVE, lead=lead)
 
 
 def _declined(question: str, timings: Timings, related: list[Hit], hits: list[Hit] = (), withheld: int = 0) -> Answer:

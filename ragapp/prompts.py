@@ -15,6 +15,13 @@ SYSTEM = (
     f"If the passages do not say, reply: {REFUSAL}"
 )
 
+# For the model's one sentence after the quoted answer: a short prompt of the quoted sentences only.
+QUOTES_SYSTEM = (
+    "Answer the question in one short sentence using only the quotes. "
+    "Cite the quote's number like [1]. "
+    f"If the quotes do not say, reply: {REFUSAL}"
+)
+
 # Tokens the chat template adds around each message; a safe over-estimate for common templates.
 TEMPLATE_OVERHEAD_TOKENS = 16
 
@@ -49,6 +56,16 @@ def build_messages(
         {"role": "user", "content": _user_message("\n\n".join(blocks), question)},
     ]
     return messages, included
+
+
+def quote_messages(question: str, quotes) -> list[dict[str, str]]:
+    """Chat messages asking for one sentence on the quoted sentences, numbered as their passages."""
+    lines = "\n".join(f"[{q.n}] {q.sentence}" for q in quotes)
+    question = question.strip()
+    return [
+        {"role": "system", "content": QUOTES_SYSTEM},
+        {"role": "user", "content": f"Question: {question}\n\nQuotes:\n{lines}\n\nQuestion: {question}"},
+    ]
 
 
 def _user_message(passages: str, question: str) -> str:
@@ -89,6 +106,19 @@ def cited_numbers(text: str) -> list[int]:
             if n not in seen:
                 seen.append(n)
     return seen
+
+
+# What small models put before the answer itself ("The answer to the question is: ...").
+_PREAMBLE = re.compile(
+    r"^\s*(?:(?:the\s+)?answer(?:\s+to\s+(?:this|the|your)\s+question)?(?:\s+is)?|quotes?|according to the quotes?)\s*:\s*",
+    re.IGNORECASE,
+)
+
+
+def without_preamble(text: str) -> str:
+    """The model's sentence without a lead-in such as "The answer to the question is:"."""
+    stripped = _PREAMBLE.sub("", text, count=1)
+    return stripped[:1].upper() + stripped[1:] if stripped != text else text
 
 
 _FOLD = re.compile(r"[^a-z ]+")

@@ -69,7 +69,13 @@ class Settings:
     threads: int = _setting(0, "CPU threads for the model. 0: all cores.")
     gpu_layers: int = _setting(0, "Model layers offloaded to a GPU (needs a GPU build of llama-cpp-python).")
     temperature: float = _setting(0.0, "Sampling temperature; 0 gives the same answer to the same question.")
-    max_answer_tokens: int = _setting(320, "Most tokens the model may generate for one answer.")
+    max_answer_tokens: int = _setting(80, "Most tokens the model may generate for its sentence of an answer.")
+    model_sentence: bool = _setting(
+        True,
+        "After the quoted answer, ask the model for one short sentence on the quotes, shown only when "
+        "the verifier finds it in the passage it cites. Off: answers are quoted sentences alone, and "
+        "no model is loaded.",
+    )
     chunk_size: int = _setting(
         200, "Passage size in tokens of the embedding model's tokenizer (MiniLM reads at most 256)."
     )

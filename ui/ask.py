@@ -90,7 +90,9 @@ def _conversation(workspace: Workspace, collection: str, only) -> None:
             else:
                 placeholder.error(FAILED_ANSWER.format(reason=type(exc).__name__))
             return
-        render.show_answer_text(answer.text, placeholder)
+        with placeholder.container():
+            render.show_lead(answer)
+            render.show_answer_text(answer.text)
         _show_answer_details(answer, sources, key=f"turn{len(history)}")
     history.append({"role": "assistant", "answer": answer})
     st.session_state["conversation"] = workspace.remember(st.session_state["conversation"], collection, question, answer)
@@ -130,6 +132,7 @@ def _open(workspace: Workspace, conversation) -> None:
 
 
 def _show_answer(answer, sources, key: str) -> None:
+    render.show_lead(answer)
     render.show_answer_text(answer.text)
     _show_answer_details(answer, sources, key)
 
@@ -138,4 +141,4 @@ def _show_answer_details(answer, sources, key: str) -> None:
     render.show_query(answer)
     render.show_path(answer)
     render.show_sources(answer, sources, key=key)
-    render.show_timings(answer)
+    render.show_details(answer)

@@ -37,9 +37,15 @@ def show_query(answer: Answer) -> None:
         st.caption(f":material/forum: Searched as a follow-up: {inert(answer.query)}")
 
 
+def show_lead(answer: Answer) -> None:
+    """What an overview summarises, above it."""
+    if answer.lead:
+        st.caption(inert(answer.lead))
+
+
 def show_path(answer: Answer) -> None:
-    """How the answer was produced (generated, quoted or declined) and what was withheld."""
-    st.caption(f"{PATH_ICONS[answer.path]} {answer.how_answered()}")
+    """How the answer was produced (quoted, with a checked sentence of the model's, or declined)."""
+    st.caption(f"{PATH_ICONS[answer.path]} {answer.how_answered(details=False)}")
 
 
 def show_sources(answer: Answer, show_source=None, key: str = "") -> None:
@@ -63,10 +69,14 @@ def show_sources(answer: Answer, show_source=None, key: str = "") -> None:
                 st.markdown(inert(hit.passage.text))
 
 
-def show_timings(answer: Answer) -> None:
+def show_details(answer: Answer) -> None:
+    """Behind a toggle, out of the reader's way: what was withheld, and how long each step took."""
     t = answer.timings
     parts = [f"retrieval {t.retrieval_s:.2f} s"]
     if t.first_token_s is not None:
-        parts.append(f"first token {t.first_token_s:.1f} s")
+        parts.append(f"first text {t.first_token_s:.2f} s")
     parts.append(f"total {t.total_s:.1f} s")
-    st.caption(" · ".join(parts))
+    with st.popover("Details"):
+        if answer.withheld:
+            st.caption(answer.how_answered())
+        st.caption(" · ".join(parts))

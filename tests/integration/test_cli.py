@@ -79,7 +79,7 @@ def test_ask_json_parses(cli_store):
     result = run_cli(["ragapp", "ask", "How much is the learning budget per year?", "--json"], store)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"answer", "query", "refused", "path", "withheld", "citations", "related", "timings"}
+    assert set(data) == {"answer", "lead", "query", "refused", "path", "withheld", "citations", "related", "timings"}
     assert data["answer"] and not data["refused"] and data["path"] in ("generated", "extractive")
     assert any(c["source"] == "benefits-guide.pdf" and c["page"] == 3 for c in data["citations"])
     assert data["timings"]["total_s"] > 0

@@ -1,0 +1,42 @@
+"""The quoted answer: parts of a question, what kind of answer each asks for, overviews."""
+
+from ragapp.compose import AMOUNT, PERSON, TIME, answer_type, holds_type, overview_request, question_parts
+
+
+def test_a_question_of_two_parts_is_split_where_it_asks_the_second_thing():
+    assert question_parts("What is the daily meal allowance when travelling, and do I need receipts?") == [
+        "What is the daily meal allowance when travelling",
+        "do I need receipts",
+    ]
+    assert question_parts("How much is dental care covered, and what about glasses?")[1] == "what about glasses"
+    assert question_parts("When is the bonus paid? And how much is it?") == ["When is the bonus paid", "how much is it"]
+    # "and" inside one question joins what it asks about, not two questions.
+    for whole in ("How much is the on-call stipend for primary and for secondary?", "What do contractors bring, laptop or phone?"):
+        assert question_parts(whole) == [whole]
+
+
+def test_each_kind_of_question_needs_its_kind_of_answer():
+    assert answer_type("Who is the CEO of Fernhill Analytics?") == PERSON
+    assert answer_type("When are salaries reviewed?") == TIME
+    assert answer_type("How much may a hotel cost per night in Paris?") == AMOUNT
+    assert answer_type("What is the dress code?") is None
+    ceo = "Who is the CEO of Fernhill Analytics?"
+    assert not holds_type("Welcome to Fernhill Analytics.", PERSON, ceo)
+    assert holds_type("Fernhill Analytics is led by Ana Duarte, its chief executive.", PERSON, ceo)
+    assert not holds_type("Welcome to Fernhill Analytics.", TIME, "When was Fernhill Analytics founded?")
+    assert holds_type("Salaries are reviewed once a year in April.", TIME, "When are salaries reviewed?")
+    assert not holds_type("Hotels are booked through TravelDesk.", AMOUNT, "How much may a hotel cost?")
+
+
+def test_a_sentence_that_only_says_the_question_back_answers_nothing():
+    question = "Can I work from another country for a month?"
+    assert not holds_type("Yes, you can work from another country for a month.", None, question)
+    assert holds_type("You may work from another country for up to 20 working days per calendar year.", None, question)
+
+
+def test_overviews_are_told_from_questions_of_fact():
+    assert overview_request("Summarise the expenses policy").subject == "the expenses policy"
+    about = overview_request("What does the leave policy say about sick leave?")
+    assert (about.subject, about.topic) == ("leave policy", "sick leave")
+    assert overview_request("What should I do on day one?").steps
+    assert overview_request("What is the daily meal allowance?") is None
