@@ -34,6 +34,10 @@ class Question:
     answers: tuple[str, ...] = ()
     paragraph_index: int | None = None
     id: str = ""
+    # Every fact a complete answer holds, each as its accepted wordings ("45 euros"; "receipt" or
+    # "receipts"), for questions of several parts, conditions and overviews.
+    facts: tuple[tuple[str, ...], ...] = ()
+    follows: str | None = None  # the question before it in a conversation (a follow-up)
 
 
 def load_questions(path: Path) -> list[Question]:
@@ -56,6 +60,8 @@ def load_questions(path: Path) -> list[Question]:
                     answers=tuple(str(a) for a in data.get("answers") or ()),
                     paragraph_index=data.get("paragraph_index"),
                     id=str(data.get("id", number)),
+                    facts=tuple(tuple(str(a) for a in fact) for fact in data.get("facts") or ()),
+                    follows=data.get("follows"),
                 )
             )
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
@@ -170,7 +176,8 @@ def run_eval(
     for done, q in enumerate(questions, start=1):
         # Off-topic mode hides the question's own document, as if it had never been ingested.
         hidden = [s for s in sources if Path(s).name == q.doc or s == q.doc] if off_topic else []
-        answers.append((q, pipeline.ask(q.question, exclude_sources=hidden)))
+        follows = pipeline.ask(q.follows, exclude_sources=hidden).query if q.follows else None
+        answers.append((q, pipeline.ask(q.question, exclude_sources=hidden, follows=follows)))
         if on_question:
             on_question(done, len(questions))
     if off_topic:
@@ -179,6 +186,8 @@ def run_eval(
 
     answered = [(q, a) for q, a in answers if not a.refused]
     with_answers = [(q, a) for q, a in answers if q.answerable and q.answers]
+    # A question with accepted answers but no list of facts asks for one fact: one of those answers.
+    with_facts = [(q, a) for q, a in answers if q.answerable and (q.facts or q.answers)]
     citations = [(q, c) for q, a in answered for c in a.citations]
     shown = uncited = unsupported = 0
     for _, a in answered:
@@ -196,6 +205,9 @@ def run_eval(
     drafted += shown_generated
     results.update(
         answer_containment=_share(with_answers, lambda qa: not qa[1].refused and contains_answer(qa[1].text, qa[0].answers)),
+        facts_complete=_share(
+            with_facts, lambda qa: not qa[1].refused and all(contains_answer(qa[1].text, f) for f in qa[0].facts or (qa[0].answers,))
+        ),
         citation_precision=_share(citations, lambda qc: gold.is_gold(qc[1].passage, qc[0])),
         refusal_rate_unanswerable=_share([a for q, a in answers if not q.answerable], lambda a: a.refused),
         false_refusal_rate=_share([a for q, a in answers if q.answerable], lambda a: a.refused),
@@ -210,7 +222,9 @@ def run_eval(
 def _common(answers: list[tuple[Question, Answer]], pipeline: Pipeline) -> dict:
     """Which path produced the answers, latency and the model: reported in every mode."""
     latencies = [a.timings.total_s for _, a in answers]
+    first = [a.timings.first_token_s for _, a in answers if a.timings.first_token_s is not None]
     return dict(
+        first_text_p50_s=round(statistics.median(first), 3) if first else None,
         path_generated=_share(answers, lambda qa: qa[1].path == GENERATED),
         path_extractive=_share(answers, lambda qa: qa[1].path == EXTRACTIVE),
         path_declined=_share(answers, lambda qa: qa[1].path == DECLINED),
@@ -226,10 +240,10 @@ def _share(items, predicate) -> float | None:
 
 
 KEY_ORDER = (
-    "questions", "recall_at_1", "recall_at_5", "mrr_at_10", "answer_containment", "citation_precision",
+    "questions", "recall_at_1", "recall_at_5", "mrr_at_10", "answer_containment", "facts_complete", "citation_precision",
     "refusal_rate_unanswerable", "false_refusal_rate", "refusal_rate_off_topic", "unsupported_sentence_rate",
     "uncited_sentences", "withheld_sentence_rate", "path_generated", "path_extractive", "path_declined",
-    "latency_p50_s", "latency_p95_s", "mean_passage_tokens", "model",
+    "first_text_p50_s", "latency_p50_s", "latency_p95_s", "mean_passage_tokens", "model",
 )
 
 
