@@ -299,7 +299,7 @@ def _ask(page, url: str, question: str, where: str) -> Reply:
             return True
         if messages.count() >= 2:
             text = messages.nth(1).inner_text()
-            return any(words in text for words in ERROR_WORDS) or bool(DONE.search(text))
+            return any(words in text for words in ERROR_WORDS) or (bool(DONE.search(text)) and "Details" in text)
         return False
 
     wait_for(answered, f"{where}: the answer to {question!r}", within_s=300, every_s=0.1)

@@ -197,7 +197,8 @@ def _idle(page) -> None:
 
 
 def _ask(page, question: str) -> str:
-    """Ask on the Ask page; the finished answer's text (its timings are the last thing drawn)."""
+    """Ask on the Ask page; the finished answer's text (the line on how it was made, then its
+    Details toggle, are the last things drawn)."""
     before = page.locator("[data-testid='stChatMessage']").count()
     page.locator("textarea").fill(question)
     page.keyboard.press("Enter")
@@ -206,7 +207,7 @@ def _ask(page, question: str) -> str:
         messages = page.locator("[data-testid='stChatMessage']")
         if messages.count() >= before + 2:
             text = messages.nth(before + 1).inner_text()
-            return re.search(r"retrieval \d+\.\d\d s", text) and text
+            return re.search(r"Quoted from the passages|Declined: nothing in the documents", text) and "Details" in text and text
         return False
 
     answer = wait_for(finished, f"the answer to {question!r}", within_s=300, every_s=0.2)
