@@ -48,6 +48,8 @@ def run_bench(
     scales: Sequence[int] = (),
     rounds: int = 3,
     hostile: int = 0,
+    answers: Path | None = None,
+    load_docs: Path | None = None,
 ) -> dict:
     """Measure on the documents under path, in a temporary store; print and return the numbers.
 
@@ -55,6 +57,8 @@ def run_bench(
     scales: also time retrieval over stores of this many generated passages (see _bench_scale).
     hostile: also ingest a folder of this many PDFs made from the ones under path, most of them
     broken on purpose (see _bench_hostile).
+    answers: also time whole answers to the questions of this file, idle and under load (see
+    _bench_answers); load_docs is the folder another process ingests meanwhile.
     """
 
     def say(line: str) -> None:
@@ -69,6 +73,8 @@ def run_bench(
         scratch = _Scratch(settings, Path(tmp), embedder)
         try:
             _bench_all(path, scratch, results, queries, generations, scales, rounds, hostile, say)
+            if answers:
+                results["answers"] = _bench_answers(scratch, answers, load_docs, say)
         finally:
             scratch.remove()
     return results
@@ -435,3 +441,74 @@ def _bench_generation(pipeline: Pipeline, question: str, runs: int, say) -> dict
         f"bare llama-cpp-python {result['bare']['first_token_s_median']} s, {result['bare']['tokens_per_s_median']} tokens/s"
     )
     return result
+
+
+def _bench_answers(scratch: _Scratch, questions_path: Path, load_docs: Path | None, say) -> dict:
+    """Whole answers (quote, then the model's sentence) to the questions, timed three ways in one
+    run: on an idle machine; while a second process asks the same questions with its own model;
+    and while another process ingests load_docs into a store of its own."""
+    import subprocess
+    import sys
+
+    from ragapp.eval import load_questions
+
+    pipeline = scratch.pipelines[0]
+    pipeline.warm_up()
+    questions = [q.question for q in load_questions(questions_path)]
+
+    def timed() -> tuple[float, float]:
+        whole, first = [], []
+        for question in questions:
+            answer = pipeline.ask(question)
+            whole.append(answer.timings.total_s)
+            if answer.timings.first_token_s is not None:
+                first.append(answer.timings.first_token_s)
+        return statistics.median(whole), statistics.median(first) if first else 0.0
+
+    def beside(command: list[str], env: dict) -> tuple[float, float]:
+        # A session of its own, so that the worker and whatever it starts are stopped together.
+        worker = subprocess.Popen(
+            command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        try:
+            time.sleep(15)  # until it has loaded its models and is at work
+            return timed()
+        finally:
+            os.killpg(worker.pid, 9)
+            worker.wait()
+
+    result = {"questions": len(questions)}
+    result["idle_p50_s"], result["idle_first_text_p50_s"] = (round(v, 3) for v in timed())
+    settings = pipeline.settings
+    asker_env = {"RAGAPP_STORE_DIR": str(settings.store_dir), "RAGAPP_COLLECTION": settings.collection}
+    asker = [sys.executable, "-c", "import sys; from ragapp.bench import ask_forever; ask_forever(sys.argv[1])", str(questions_path)]
+    result["asker_p50_s"], result["asker_first_text_p50_s"] = (round(v, 3) for v in beside(asker, asker_env))
+    if load_docs:
+        ingest_env = {"RAGAPP_STORE_DIR": str(scratch.tmp / "load-store"), "RAGAPP_COLLECTION": "load"}
+        # Ingested again and again, so that it runs for the whole measurement.
+        again = "import subprocess, sys\nwhile True: subprocess.run([sys.executable, '-m', 'ingest', sys.argv[1], '--reset'])"
+        ingester = [sys.executable, "-c", again, str(load_docs)]
+        result["ingest_p50_s"], result["ingest_first_text_p50_s"] = (round(v, 3) for v in beside(ingester, ingest_env))
+        stop_local_server(scratch.tmp / "load-store")
+    idle = result["idle_p50_s"] or 1e-9
+    result["asker_ratio"] = round(result["asker_p50_s"] / idle, 2)
+    if load_docs:
+        result["ingest_ratio"] = round(result["ingest_p50_s"] / idle, 2)
+    say(
+        f"answers ({len(questions)} questions, whole answer p50 / first text p50): idle {result['idle_p50_s']} / "
+        f"{result['idle_first_text_p50_s']} s; beside a second asker {result['asker_p50_s']} / {result['asker_first_text_p50_s']} s "
+        f"({result['asker_ratio']}x)"
+        + (f"; beside an ingest {result['ingest_p50_s']} / {result['ingest_first_text_p50_s']} s ({result['ingest_ratio']}x)" if load_docs else "")
+    )
+    return result
+
+
+def ask_forever(questions_path: str) -> None:
+    """A second process for _bench_answers: asks the questions over and over until it is killed."""
+    from ragapp.eval import load_questions
+
+    pipeline = Pipeline(Settings.load())
+    questions = [q.question for q in load_questions(Path(questions_path))]
+    while True:
+        for question in questions:
+            pipeline.ask(question)

@@ -95,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--hostile", type=int, default=0, metavar="N",
         help="also ingest N PDFs made from the folder's PDFs, most of them broken on purpose",
     )
+    bench.add_argument(
+        "--answers", type=Path, metavar="QUESTIONS",
+        help="also time whole answers to these questions (a question file as for eval), on an idle machine, "
+        "beside another process asking them, and beside an ingest of --load-docs",
+    )
+    bench.add_argument("--load-docs", type=Path, metavar="DIR", help="the folder the concurrent ingest of --answers reads")
     bench.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     evaluate = commands.add_parser("eval", help="measure retrieval and answers on a question set")
     evaluate.add_argument("--qa", type=Path, required=True, help="questions, one JSON object a line")
@@ -194,7 +200,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"no such folder: {args.path}")
     results = run_bench(
         args.path, settings, queries=args.queries, generations=args.generations, out=sys.stdout, scales=args.scale,
-        rounds=args.rounds, hostile=args.hostile,
+        rounds=args.rounds, hostile=args.hostile, answers=args.answers, load_docs=args.load_docs,
     )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

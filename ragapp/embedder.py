@@ -89,6 +89,14 @@ class SentenceTransformerEmbedder:
                 vectors[i] = vector
         return vectors
 
+    def set_threads(self, threads: int) -> None:
+        """Torch's threads for the next embeddings (see ragapp/cpu.py). Torch's pool is one per
+        process, so this is only ever lowered while other processes are busy, and raised after."""
+        import torch
+
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
     def count_tokens(self, text: str) -> int:
         with self._counter_lock:
             if self._counter is None:

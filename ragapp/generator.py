@@ -95,9 +95,11 @@ class LlamaCppGenerator:
             verbose=False,
         )
         self.context_size = self._llm.n_ctx()
+        self.threads = threads  # as configured (0: every core); see set_threads
         # A Llama object holds one KV cache: two concurrent generations would corrupt each other.
         self._lock = threading.Lock()
         self._grammars: dict[str, object] = {}
+        self._threads_now = threads or os.cpu_count() or 1
 
     def stream(self, messages: Sequence[Message], max_tokens: int, grammar: str | None = None) -> Iterator[str]:
         compiled = self._grammar(grammar) if grammar else None
@@ -113,6 +115,15 @@ class LlamaCppGenerator:
                 piece = chunk["choices"][0]["delta"].get("content")
                 if piece:
                     yield piece
+
+    def set_threads(self, threads: int) -> None:
+        """Threads for the next generations (see ragapp/cpu.py: fewer while other processes are busy)."""
+        import llama_cpp
+
+        with self._lock:
+            if threads != self._threads_now:
+                llama_cpp.llama_set_n_threads(self._llm._ctx.ctx, threads, threads)
+                self._threads_now = threads
 
     def _grammar(self, text: str):
         from llama_cpp import LlamaGrammar

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from ragapp import factory
+from ragapp.cpu import Snapshot, model_threads, since_last_call
 from ragapp.documents import DECLINED, EXTRACTIVE, GENERATED, Answer, Citation, Hit, Timings
 from ragapp.embedder import Embedder
 from ragapp.compose import adds_to, compose, overview_request, summarise
@@ -191,6 +192,10 @@ class Pipeline:
         on_queue(n) hears, while the question waits for the model, how many are ahead of it.
         """
         started = time.perf_counter()
+        cpu_at_start = Snapshot.now()  # how busy others keep the machine, measured while we retrieve
+        embed_threads = getattr(self._embedder, "set_threads", None)
+        if embed_threads:
+            embed_threads(model_threads(self.settings.threads, since_last_call()))
         timings = Timings()
         store = self.store(collection)
         store.refresh()  # another process may have written since the last question
@@ -249,7 +254,7 @@ class Pipeline:
         if not self.settings.model_sentence:
             return finish(answer)
         with self.model_queue.turn(on_queue):
-            verdict, withheld = self._model_sentence(focus, composed.quotes, hits, embedder)
+            verdict, withheld = self._model_sentence(focus, composed.quotes, hits, embedder, cpu_at_start)
         answer.withheld = withheld
         if verdict is not None:
             show(" " + verdict.render())
@@ -259,7 +264,7 @@ class Pipeline:
             answer.path = GENERATED
         return finish(answer)
 
-    def _model_sentence(self, question, quotes, hits, embedder):
+    def _model_sentence(self, question, quotes, hits, embedder, cpu_since=None):
         """One sentence of the model's on the quoted sentences (a short prompt), kept only when
         the verifier finds it in a passage and it says something the quotes do not say as such:
         (verdict or None, how many of its sentences were withheld)."""
@@ -270,18 +275,27 @@ class Pipeline:
             return None, 0  # no room for the model: the quoted answer stands alone
         passages = [h.passage.text for h in hits]
         verifier = Verifier(embedder, passages, self.settings.min_support)
+        set_threads = getattr(generator, "set_threads", None)
+        if set_threads:
+            set_threads(model_threads(self.settings.threads, cpu_since))
+        deadline = time.perf_counter() + self.settings.model_sentence_s
         draft = ""
         for piece in generator.stream(messages, self.settings.max_answer_tokens, answer_grammar(len(hits), max_sentences=1)):
             draft += piece
             if _CITED_SENTENCE.search(draft):
                 break  # one sentence is all that is asked for: stop the model there
+            if time.perf_counter() > deadline:
+                return None, 0  # the machine is too busy: the quoted answer stands alone
         if is_refusal(draft) or not draft.strip():
             return None, 0
         verdicts = verifier.verify(without_preamble(draft))
         if not verdicts:
             return None, 0
         verdict = verdicts[0]
-        if verdict.supported and not adds_to(verdict.sentence, question, quotes):
+        # It must say more than the quotes and the question, and from a passage the quotes come
+        # from: a sentence backed by some other passage is beside the answer being given.
+        quoted = {q.n for q in quotes}
+        if verdict.supported and (not adds_to(verdict.sentence, question, quotes) or not set(verdict.cited) <= quoted):
             verdict = dataclasses.replace(verdict, supported=False)
         return (verdict, 0) if verdict.supported else (None, 1)
 

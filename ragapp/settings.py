@@ -70,6 +70,9 @@ class Settings:
     gpu_layers: int = _setting(0, "Model layers offloaded to a GPU (needs a GPU build of llama-cpp-python).")
     temperature: float = _setting(0.0, "Sampling temperature; 0 gives the same answer to the same question.")
     max_answer_tokens: int = _setting(80, "Most tokens the model may generate for its sentence of an answer.")
+    model_sentence_s: float = _setting(
+        4.0, "Most seconds the model may spend on its sentence; past them the quoted answer stands alone."
+    )
     model_sentence: bool = _setting(
         True,
         "After the quoted answer, ask the model for one short sentence on the quotes, shown only when "
@@ -169,7 +172,7 @@ class Settings:
 
     def validate(self) -> None:
         """Reject combinations that cannot work, with a message naming the setting."""
-        positive = ("context_size", "max_answer_tokens", "chunk_size", "top_k", "embed_batch_size")
+        positive = ("context_size", "max_answer_tokens", "model_sentence_s", "chunk_size", "top_k", "embed_batch_size")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
