@@ -24,7 +24,7 @@ from ragapp.documents import Hit, Passage
 from ragapp.embedder import Embedder
 from ragapp.extract import MIN_WORDS, Context, Quote, relevance, rank_bonus
 from ragapp.splitter import split_sentences
-from ragapp.text import content_words, letter_words, names, numbers
+from ragapp.text import content_words, letter_words, names, numbers, stem
 
 # A second sentence of the best passage joins the answer when it scores at least this share of the
 # best sentence's relevance.
@@ -90,6 +90,10 @@ def question_parts(question: str) -> list[str]:
 def answer_type(question: str) -> str | None:
     """What an answer must hold: a person, a time or an amount; None when any statement may answer."""
     q = question.strip().lower()
+    # "When Iqbal promoted unity, what did he encourage?" asks its main clause's question.
+    main = re.search(r",\s*((?:what|who|whom|whose|which|how|where|why)\b.*)$", q)
+    if main:
+        q = main.group(1)
     if re.match(r"^(?:and\s+)?(?:who|whom|whose)\b", q) or re.search(r"\b(?:by|to|from|with) whom\b", q):
         return PERSON
     if re.match(r"^(?:and\s+)?(?:how (?:much|many|long|often|far|big|large|high|old|fast|quickly|soon)|what (?:percentage|share|proportion|amount|number))\b", q):
@@ -99,12 +103,14 @@ def answer_type(question: str) -> str | None:
     return None
 
 
-def holds_type(sentence: str, kind: str | None, question: str, quoted: bool = False) -> bool:
+def holds_type(sentence: str, kind: str | None, question: str, quoted: bool = False, known_names: set[str] = frozenset()) -> bool:
     """Whether the sentence holds what the question asks for, beyond what the question says.
 
     A sentence of the model's that only says the question back ("Yes, you can work from another
     country for a month.") answers nothing; a quoted sentence that does is the documents saying
-    it (quoted=True: "Contractors bring their own laptop." for "laptop or phone?")."""
+    it (quoted=True: "Contractors bring their own laptop." for "laptop or phone?").
+    known_names: names its passage writes elsewhere, so that one opening the sentence counts
+    ("Bowman was the director ..." where the passage names "Isaiah Bowman")."""
     asked = content_words(question) | {w.lower() for w in names(question)}
     words = content_words(sentence)
     new_words = words - asked
@@ -113,7 +119,9 @@ def holds_type(sentence: str, kind: str | None, question: str, quoted: bool = Fa
         return False  # it only repeats the question
     plain = letter_words(sentence)
     if kind == PERSON:
-        new_names = {n for n in names(sentence)} - asked
+        opening = re.match(r"\s*([A-Z][a-zA-Z]+)", sentence)
+        first = {stem(opening.group(1).lower())} & known_names if opening else set()
+        new_names = (names(sentence) | first) - asked
         return bool(new_names or (plain & _PERSON_WORDS) - asked)
     if kind == AMOUNT:
         return bool(numbers(sentence) or plain & _NUMBER_WORDS or plain & {"free", "full", "unlimited", "no", "none"})
@@ -182,6 +190,7 @@ def compose(
     if not pool:
         return Composed()
     parts = question_parts(question)
+    known = {n: names(hit.passage.text) for n, hit in enumerate(hits, start=1)}
     chosen: list[Candidate] = []
     best = 0.0
     for i, part in enumerate(parts):
@@ -191,7 +200,7 @@ def compose(
             best = ranked[0].score
         kind = answer_type(part)
         needed = gate if i == 0 else gate * PART_GATE_SHARE
-        pick = next((c for c in ranked if c.score >= needed and holds_type(c.sentence, kind, part, quoted=True)), None)
+        pick = next((c for c in ranked if c.score >= needed and holds_type(c.sentence, kind, part, True, known[c.n])), None)
         if pick is None:
             if i == 0 and len(parts) == 1:
                 return Composed(best_score=best)
@@ -201,7 +210,7 @@ def compose(
         chosen.append(pick)
         companion = next(
             (c for c in ranked if c.n == pick.n and c.position != pick.position and c.score >= COMPANION_SHARE * pick.score
-             and holds_type(c.sentence, kind, part, quoted=True)),
+             and holds_type(c.sentence, kind, part, True, known[c.n])),
             None,
         )
         if companion is not None and not any(c.n == companion.n and c.position == companion.position for c in chosen):

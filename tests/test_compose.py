@@ -40,3 +40,16 @@ def test_overviews_are_told_from_questions_of_fact():
     assert (about.subject, about.topic) == ("leave policy", "sick leave")
     assert overview_request("What should I do on day one?").steps
     assert overview_request("What is the daily meal allowance?") is None
+
+
+def test_a_name_opening_the_answer_counts_when_its_passage_names_it_elsewhere():
+    question = "Who was the director of the American Geographical Society in 1914?"
+    sentence = "Bowman was the director of the American Geographical Society in 1914."
+    assert not holds_type(sentence, PERSON, question, quoted=True)
+    assert holds_type(sentence, PERSON, question, quoted=True, known_names={"bowman", "isaiah"})
+    assert not holds_type("Welcome to the American Geographical Society.", PERSON, question, True, {"american"})
+
+
+def test_a_question_opening_with_a_clause_asks_what_its_main_clause_asks():
+    assert answer_type("When Iqbal promoted ideas of Islamic unity, what did he encourage ending?") is None
+    assert answer_type("When did Iqbal promote ideas of Islamic unity?") == TIME
