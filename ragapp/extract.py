@@ -1,4 +1,4 @@
-"""The extractive answer: the passage sentences that best answer a question, quoted as they are.
+"""How well a sentence of a passage answers a question (ragapp/compose.py quotes the best).
 
 A sentence's relevance to a question is
     cosine similarity of the two embeddings
@@ -16,9 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from ragapp.documents import Hit
 from ragapp.embedder import Embedder
-from ragapp.splitter import split_sentences
 from ragapp.text import content_words
 
 WORD_WEIGHT = 0.5
@@ -87,24 +85,3 @@ def relevance(
 def rank_bonus(n: int) -> float:
     """What a sentence gains for coming from the n-th retrieved passage."""
     return RANK_BONUS[n - 1] if 1 <= n <= len(RANK_BONUS) else 0.0
-
-
-def extract(
-    question: str,
-    hits: Sequence[Hit],
-    embedder: Embedder,
-    max_sentences: int = 1,
-    word_weights: Mapping[str, float] | None = None,
-    context: Context | None = None,
-) -> list[Quote]:
-    """The sentences of the hits that best answer the question, best first (at most max_sentences)."""
-    candidates = [
-        (n, sentence)
-        for n, hit in enumerate(hits, start=1)
-        for sentence in split_sentences(hit.passage.text)
-        if len(sentence.split()) >= MIN_WORDS and not sentence.startswith("#")
-    ]
-    scores = relevance(question, [sentence for _, sentence in candidates], embedder, word_weights, context)
-    quotes = [Quote(sentence, n, score + rank_bonus(n)) for (n, sentence), score in zip(candidates, scores)]
-    quotes.sort(key=lambda q: -q.score)
-    return quotes[:max_sentences]

@@ -4,7 +4,7 @@ import pytest
 from fakes import HashEmbedder
 
 from ragapp.store import manifest as store_module
-from ragapp.extract import extract
+from ragapp.compose import candidates, scored
 from ragapp.ingestion import ingest
 from ragapp.documents import Hit, Passage
 from ragapp.retriever import DENSE, HYBRID, LEXICAL, retrieve
@@ -151,8 +151,8 @@ def test_rare_words_weigh_more_in_choosing_the_quote(store, sample_copy):
     assert weights["allowance"] > weights["employee"] > 0
     embedder = HashEmbedder()
     hits = retrieve("daily meal allowance", embedder, store, 3)
-    [quote] = extract("daily meal allowance", hits, embedder, word_weights=store.word_weights(["daily", "meal", "allowance"]))
-    assert "45 euros" in quote.sentence
+    best = scored("daily meal allowance", candidates(hits), embedder, store.word_weights(["daily", "meal", "allowance"]))[0]
+    assert "45 euros" in best.sentence
 
 
 def _passages_of(store, source):
