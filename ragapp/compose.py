@@ -130,6 +130,15 @@ def holds_type(sentence: str, kind: str | None, question: str, quoted: bool = Fa
     return True
 
 
+# A capitalised word after a lower-case word within a line: a name, not the start of a sentence or
+# of a line ("Welcome to Fernhill Analytics." after a blank line is not one).
+_NAME_WITHIN = re.compile(r"(?<=[a-z0-9,;] )[A-Z][a-zA-Z]+")
+
+
+def _named_within(text: str) -> set[str]:
+    return {stem(word.lower()) for word in _NAME_WITHIN.findall(text)}
+
+
 @dataclass
 class Candidate:
     """A sentence of the n-th shown passage, where it sits in that passage, and its relevance."""
@@ -190,7 +199,7 @@ def compose(
     if not pool:
         return Composed()
     parts = question_parts(question)
-    known = {n: names(hit.passage.text) for n, hit in enumerate(hits, start=1)}
+    known = {n: _named_within(hit.passage.text) for n, hit in enumerate(hits, start=1)}
     chosen: list[Candidate] = []
     best = 0.0
     for i, part in enumerate(parts):

@@ -53,3 +53,11 @@ def test_a_name_opening_the_answer_counts_when_its_passage_names_it_elsewhere():
 def test_a_question_opening_with_a_clause_asks_what_its_main_clause_asks():
     assert answer_type("When Iqbal promoted ideas of Islamic unity, what did he encourage ending?") is None
     assert answer_type("When did Iqbal promote ideas of Islamic unity?") == TIME
+
+
+def test_a_word_opening_a_line_is_not_taken_for_a_name():
+    from ragapp.compose import _named_within
+
+    passage = "Owner: People Operations.\n\nWelcome to Fernhill Analytics. The geographer Isaiah Bowman led it."
+    assert {"isaiah", "bowman", "fernhill", "analytic"} <= _named_within(passage)
+    assert "welcome" not in _named_within(passage)
