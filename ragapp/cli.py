@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--off-topic", action="store_true",
         help="hide each question's own document from retrieval: every answer should be declined",
     )
+    evaluate.add_argument(
+        "--store-precision", choices=("float32", "bf16"),
+        help="embed the documents at this precision, the questions at the one in force (shows that stores "
+        "written at one precision are searched at the other)",
+    )
     evaluate.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     return parser
 
@@ -187,8 +192,11 @@ def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     for name, value in settings.shown().items():
         print(f"{name} = {value}")
+    from ragapp.embedder import choose_precision
     from ragapp.store.chroma import connect
 
+    precision = choose_precision(settings.embed_precision)
+    print(f"# embedding precision: {precision.value} ({precision.reason})")
     print(f"# vectors: {connect(settings.chroma_place).status()}")
     return EXIT_OK
 
@@ -216,6 +224,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     results = run_eval(
         args.qa, args.docs, settings, limit=args.limit, seed=args.seed,
         retrieval_only=args.retrieval_only, off_topic=args.off_topic, on_question=progress,
+        store_precision=args.store_precision,
     )
     print(format_table(results))
     if args.json:

@@ -67,3 +67,19 @@ def since_last_call() -> Snapshot | None:
     global _last
     previous, _last = _last, Snapshot.now()
     return previous
+
+
+# CPU features that give bf16 matrix products in hardware (x86: AVX-512 BF16 instructions, AMX tiles).
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux lists them; empty where they cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
+
+from ragapp.cpu import BF16_FLAGS, cpu_flags
+
+PRECISIONS = ("auto", "float32", "bf16")
 
 
 class Embedder(Protocol):
@@ -24,15 +29,46 @@ def embed_one(embedder: Embedder, text: str) -> list[float]:
     return embedder.embed_batch([text])[0]
 
 
-class SentenceTransformerEmbedder:
-    """A sentence-transformers model from a local folder, loaded on first use; thread-safe."""
+@dataclass(frozen=True)
+class Precision:
+    """The number format the embedder computes in, and why it was chosen."""
 
-    def __init__(self, model_dir: Path, batch_size: int = 32) -> None:
+    value: str  # "float32" or "bf16"
+    reason: str
+
+
+def choose_precision(setting: str = "auto", flags: set[str] | None = None) -> Precision:
+    """bf16 where the CPU multiplies bf16 natively (measured here: 2.3x float32 on passages, the
+    vectors at cosine 0.99996 of float32's), float32 elsewhere: emulated bf16 ran at 0.38x float32."""
+    flags = cpu_flags() if flags is None else flags
+    native = sorted(set(BF16_FLAGS) & flags)
+    if setting == "float32":
+        return Precision("float32", "set to float32")
+    if setting == "bf16":
+        if native:
+            return Precision("bf16", f"set to bf16; this CPU has native BF16 ({', '.join(native)})")
+        return Precision("bf16", "set to bf16, but this CPU has no native BF16: emulated, it is slower than float32")
+    if setting != "auto":
+        raise ValueError(f"embedding precision must be one of {', '.join(PRECISIONS)}, got {setting!r}")
+    if native:
+        return Precision("bf16", f"auto: this CPU has native BF16 ({', '.join(native)})")
+    return Precision("float32", f"auto: this CPU has no native BF16 ({' or '.join(BF16_FLAGS)})")
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model from a local folder, loaded on first use; thread-safe.
+
+    In bf16 the model's linear layers compute in bf16 (ragapp/bf16.py) and the rest in float32:
+    vectors match float32's to a cosine of 0.9999, so a store written at one precision is searched
+    at the other."""
+
+    def __init__(self, model_dir: Path, batch_size: int = 32, precision: Precision | None = None) -> None:
         model_dir = Path(model_dir)
         # The bundled model sits in a folder called "model": name it after its package instead.
         self.name = model_dir.parent.name if model_dir.name == "model" else model_dir.name
         self.model_dir = model_dir
         self.batch_size = batch_size
+        self.precision = precision or Precision("float32", "set to float32")
         self._model = None
         # Neither the model nor its fast tokenizer may be used from two threads at once.
         self._lock = threading.Lock()
@@ -54,8 +90,18 @@ class SentenceTransformerEmbedder:
 
             transformers_logging.disable_progress_bar()
 
-            self._model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
+            model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
+            if self.precision.value == "bf16":
+                from ragapp.bf16 import to_bf16
+
+                to_bf16(model)
+            self._model = model
         return self._model
+
+    def _encode(self, texts: list[str]):
+        return self._loaded().encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        ).astype("float32")
 
     def load(self) -> None:
         """Load the model now rather than on the first question."""
@@ -78,13 +124,7 @@ class SentenceTransformerEmbedder:
         for at in range(0, len(order), self.batch_size):
             batch = order[at : at + self.batch_size]
             with self._lock:
-                embedded = self._loaded().encode(
-                    [texts[i] for i in batch],
-                    batch_size=self.batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
+                embedded = self._encode([texts[i] for i in batch])
             for i, vector in zip(batch, embedded.tolist()):
                 vectors[i] = vector
         return vectors

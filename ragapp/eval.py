@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ragapp.embedder import choose_precision
 from ragapp.documents import DECLINED, EXTRACTIVE, GENERATED, Answer, Passage
 from ragapp.ingestion import UsageError, discover
 from ragapp.loaders import load
@@ -109,15 +110,20 @@ class _Gold:
         return passage.start < end and passage.end > start
 
 
-def _store_key(docs_dir: Path, settings: Settings) -> str:
+def _store_key(docs_dir: Path, settings: Settings, precision: str) -> str:
     """Same documents and chunking give the same key, so an eval store is reused."""
     digest = hashlib.sha256()
     for path, _ in discover([docs_dir]):
         digest.update(str(path).encode() + hashlib.sha256(path.read_bytes()).digest())
     # Where the vectors are, too: the same folder's manifest must not claim vectors another Chroma holds.
     place = settings.chroma_place
-    digest.update(f"{recipe(settings.chunk_size, settings.chunk_overlap)}|{settings.embed_model}|{place.mode}|{place.url}".encode())
+    digest.update(f"{recipe(settings.chunk_size, settings.chunk_overlap)}|{settings.embed_model}|{precision}|{place.mode}|{place.url}".encode())
     return digest.hexdigest()[:16]
+
+
+def _precision_of(embedder) -> str:
+    precision = getattr(embedder, "precision", None)
+    return precision.value if precision else ""
 
 
 def run_eval(
@@ -130,8 +136,12 @@ def run_eval(
     off_topic: bool = False,
     pipeline: Pipeline | None = None,
     on_question: Callable[[int, int], None] | None = None,
+    store_precision: str | None = None,
 ) -> dict:
-    """Ingest docs_dir into an eval store, ask the questions, and return the metrics."""
+    """Ingest docs_dir into an eval store, ask the questions, and return the metrics.
+
+    store_precision: embed the documents at this precision (float32, bf16) and the questions at
+    the settings' one, to show that a store written at one is searched at the other."""
     if not Path(docs_dir).is_dir():
         raise UsageError(f"no such folder: {docs_dir}")
     questions = load_questions(qa_path)
@@ -140,12 +150,17 @@ def run_eval(
     if not questions:
         raise UsageError(f"no questions in {qa_path}")
 
+    writer = pipeline
     if pipeline is None:
-        key = _store_key(Path(docs_dir), settings)
+        written_at = choose_precision(store_precision or settings.embed_precision).value
+        key = _store_key(Path(docs_dir), settings, written_at)
         store_dir = Path(tempfile.gettempdir()) / "ragapp-eval" / key
         # A collection of its own: on a team's Chroma server, never one of the team's.
         pipeline = Pipeline(settings.replace(store_dir=store_dir, collection=f"eval-{key}"))
-    report = pipeline.ingest([Path(docs_dir)])
+        writer = pipeline
+        if store_precision:
+            writer = Pipeline(pipeline.settings.replace(embed_precision=store_precision))
+    report = writer.ingest([Path(docs_dir)])
     if report.failed:
         raise UsageError("; ".join(f"{o.source}: {o.reason}" for o in report.failed))
     store = pipeline.store()
@@ -158,7 +173,8 @@ def run_eval(
     passages = [p for record in store.documents() for p in store.passages_of(record.doc_id)]
     mean_tokens = statistics.fmean(pipeline.embedder.count_tokens(p.text) for p in passages) if passages else 0.0
 
-    results: dict = {"questions": len(questions)}
+    results: dict = {"questions": len(questions), "store_precision": _precision_of(writer.embedder),
+                     "precision": _precision_of(pipeline.embedder)}
     answerable = [q for q in questions if q.answerable]
     ranks = []
     for q in answerable:
@@ -240,7 +256,7 @@ def _share(items, predicate) -> float | None:
 
 
 KEY_ORDER = (
-    "questions", "recall_at_1", "recall_at_5", "mrr_at_10", "answer_containment", "facts_complete", "citation_precision",
+    "questions", "store_precision", "precision", "recall_at_1", "recall_at_5", "mrr_at_10", "answer_containment", "facts_complete", "citation_precision",
     "refusal_rate_unanswerable", "false_refusal_rate", "refusal_rate_off_topic", "unsupported_sentence_rate",
     "uncited_sentences", "withheld_sentence_rate", "path_generated", "path_extractive", "path_declined",
     "first_text_p50_s", "latency_p50_s", "latency_p95_s", "mean_passage_tokens", "model",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ragapp.embedder import Embedder, SentenceTransformerEmbedder
+from ragapp.embedder import Embedder, SentenceTransformerEmbedder, choose_precision
 from ragapp.generator import Generator, LlamaCppGenerator
 from ragapp.models import resolve_embed_model, resolve_llm
 from ragapp.reranker import CrossEncoderReranker, Reranker
@@ -13,7 +13,9 @@ from ragapp.store import Store, open_store
 
 
 def make_embedder(settings: Settings) -> Embedder:
-    return SentenceTransformerEmbedder(resolve_embed_model(settings.embed_model), settings.embed_batch_size)
+    return SentenceTransformerEmbedder(
+        resolve_embed_model(settings.embed_model), settings.embed_batch_size, choose_precision(settings.embed_precision)
+    )
 
 
 def make_generator(settings: Settings) -> Generator:

@@ -188,6 +188,8 @@ class _Run:
     def __init__(self, files, store: Store, embedder: Embedder, cut: str, chunk_size: int, chunk_overlap: int,
                  limits: Limits, on_progress, started: float) -> None:
         self.files, self.store, self.embedder, self.cut = files, store, embedder, cut
+        precision = getattr(embedder, "precision", None)
+        self._precision = precision.value if precision else ""
         self.chunk_size, self.chunk_overlap, self.limits = chunk_size, chunk_overlap, limits
         self.on_progress, self.started = on_progress, started
         self.outcomes: dict[int, FileOutcome] = {}
@@ -289,7 +291,7 @@ class _Run:
                 else:
                     mine = vectors[at : at + len(item.passages)]
                     at += len(item.passages)
-                self.store.replace_document(item.document, item.passages, mine, self.cut)
+                self.store.replace_document(item.document, item.passages, mine, self.cut, self._precision)
             except Exception as exc:  # one bad file must not stop the batch
                 self._settle(item.index, FileOutcome(path, source, FAILED, reason=f"{type(exc).__name__}: {exc}"))
                 continue

@@ -50,7 +50,7 @@ def _setup(tmp_path, reply):
 def test_retrieval_only_reports_retrieval_keys(tmp_path):
     qa, docs, pipeline = _setup(tmp_path, "unused [1].")
     results = run_eval(qa, docs, pipeline.settings, retrieval_only=True, pipeline=pipeline)
-    assert set(results) == {"questions", "recall_at_1", "recall_at_5", "mrr_at_10", "mean_passage_tokens"}
+    assert set(results) == {"questions", "store_precision", "precision", "recall_at_1", "recall_at_5", "mrr_at_10", "mean_passage_tokens"}
     assert results["questions"] == 3 and results["recall_at_5"] == 1.0
     assert pipeline.generator.calls == []
 

@@ -6,6 +6,7 @@ import dataclasses
 
 import streamlit as st
 
+from ragapp.embedder import choose_precision
 from ragapp.models import resolve_embed_model, resolve_llm
 from ragapp.pipeline import Pipeline
 from ragapp.settings import ENV_PREFIX
@@ -18,11 +19,13 @@ def page(pipeline: Pipeline) -> None:
         "In force for this app, from the defaults, the settings file and the RAGAPP_* environment variables. "
         "Change them there and restart the app."
     )
+    precision = choose_precision(settings.embed_precision)
     st.subheader("Models and store")
     st.table(
         [
             {"What": "Chat model (GGUF)", "In force": str(resolve_llm(settings.model_path))},
             {"What": "Embedding model", "In force": str(resolve_embed_model(settings.embed_model))},
+            {"What": "Embedding precision", "In force": f"{precision.value} ({precision.reason})"},
             {"What": "Reranker", "In force": settings.reranker_path or "none"},
             {"What": "Store folder (manifest, word index, accounts)", "In force": str(settings.store_dir.resolve())},
             {"What": "Vectors (Chroma)", "In force": pipeline.store().chroma.status()},

@@ -170,7 +170,8 @@ class Store:
         self._manifest.forget_failure(self.name, doc_id)
 
     def replace_document(
-        self, document: Document, passages: Sequence[Passage], vectors: Sequence[list[float]], recipe: str = ""
+        self, document: Document, passages: Sequence[Passage], vectors: Sequence[list[float]], recipe: str = "",
+        precision: str = "",
     ) -> None:
         """Store a file's passages, drop the ones of its previous version, then record it.
 
@@ -207,6 +208,7 @@ class Store:
                 passages=len(passages),
                 ingested_at=time.time(),
                 recipe=recipe,
+                precision=precision,
             ),
             passages,
         )

@@ -70,6 +70,7 @@ class DocumentRecord:
     passages: int
     ingested_at: float
     recipe: str = ""  # how its passages were cut (splitter.recipe); another recipe means cut again
+    precision: str = ""  # the embedder's number format its vectors were made in ("" before it was recorded)
 
 
 @dataclass(frozen=True)
@@ -100,11 +101,14 @@ class Manifest:
                     source TEXT NOT NULL, title TEXT NOT NULL, kind TEXT NOT NULL,
                     content_hash TEXT NOT NULL, pages INTEGER NOT NULL, passages INTEGER NOT NULL,
                     ingested_at REAL NOT NULL, recipe TEXT NOT NULL DEFAULT '',
+                    precision TEXT NOT NULL DEFAULT '',
                     PRIMARY KEY (collection, doc_id))"""
             )
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(files)")}
             if "recipe" not in columns:  # a manifest from before passages recorded their recipe
                 self._db.execute("ALTER TABLE files ADD COLUMN recipe TEXT NOT NULL DEFAULT ''")
+            if "precision" not in columns:  # nor the precision of their vectors
+                self._db.execute("ALTER TABLE files ADD COLUMN precision TEXT NOT NULL DEFAULT ''")
             self._db.execute("DROP TABLE IF EXISTS passage_text")  # the first index; rebuilt from Chroma
             # Files that could not be read, by content: an unchanged broken file is not read again.
             self._db.execute(
@@ -170,7 +174,7 @@ class Manifest:
     def get(self, collection: str, doc_id: str) -> DocumentRecord | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT doc_id, path, source, title, kind, content_hash, pages, passages, ingested_at, recipe "
+                "SELECT doc_id, path, source, title, kind, content_hash, pages, passages, ingested_at, recipe, precision "
                 "FROM files WHERE collection = ? AND doc_id = ?",
                 (collection, doc_id),
             ).fetchone()
@@ -179,7 +183,7 @@ class Manifest:
     def all(self, collection: str) -> list[DocumentRecord]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT doc_id, path, source, title, kind, content_hash, pages, passages, ingested_at, recipe "
+                "SELECT doc_id, path, source, title, kind, content_hash, pages, passages, ingested_at, recipe, precision "
                 "FROM files WHERE collection = ? ORDER BY source",
                 (collection,),
             ).fetchall()
@@ -247,9 +251,10 @@ class Manifest:
             self._advance(collection)
             self._db.execute(
                 "INSERT OR REPLACE INTO files (collection, doc_id, path, source, title, kind, content_hash, "
-                "pages, passages, ingested_at, recipe) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "pages, passages, ingested_at, recipe, precision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (collection, record.doc_id, record.path, record.source, record.title, record.kind,
-                 record.content_hash, record.pages, record.passages, record.ingested_at, record.recipe),
+                 record.content_hash, record.pages, record.passages, record.ingested_at, record.recipe,
+                 record.precision),
             )
 
     def delete(self, collection: str, doc_id: str | None = None) -> None:

