@@ -220,8 +220,11 @@ class Pipeline:
             else:
                 text = REFUSAL
             return finish(Answer(question, text, [], refused=True, timings=timings, path=DECLINED))
-        # Every sentence is embedded once per question, however many times it is scored or checked.
+        # Every sentence is embedded once per question, however many times it is scored or checked;
+        # a passage not at all: the vector it was stored with is the one the verifier compares with.
         embedder = _Memo(self.embedder)
+        stored = store.vectors([h.passage.id for h in hits])
+        embedder.remember({h.passage.text: stored[h.passage.id] for h in hits if h.passage.id in stored})
 
         def show(text: str) -> None:
             if timings.first_token_s is None:
@@ -313,6 +316,10 @@ class _Memo:
         for text, vector in zip(missing, self._embedder.embed_batch(missing)):
             self._vectors[text] = vector
         return [self._vectors[t] for t in texts]
+
+    def remember(self, vectors: dict[str, list[float]]) -> None:
+        """Vectors known already (a passage's, from the store)."""
+        self._vectors.update(vectors)
 
     def count_tokens(self, text: str) -> int:
         return self._embedder.count_tokens(text)

@@ -53,6 +53,18 @@ def test_the_quote_is_shown_first_then_a_checked_sentence_of_the_model(settings,
     assert f'"{len(answer.hits)}"' in pipeline.generator.grammars[-1]
 
 
+def test_an_answer_checks_against_the_stored_vectors_and_embeds_no_passage_again(settings, sample_copy):
+    pipeline = _pipeline(settings, _cite(LEAVE_FACT, SHORT))
+    pipeline.ingest([sample_copy])
+    pipeline.embedder.embedded.clear()
+    answer = pipeline.ask(LEAVE_QUESTION)
+    assert answer.path == GENERATED and answer.withheld == 0  # the model's sentence was checked
+    embedded = set(pipeline.embedder.embedded)
+    assert LEAVE_QUESTION in embedded
+    assert any(SHORT in text for text in embedded)  # the check of the model's sentence
+    assert not embedded & {h.passage.text for h in answer.hits}  # read back from the store instead
+
+
 def test_the_quoted_answer_reaches_the_reader_before_the_model_starts(settings, sample_copy):
     streamed = []
 
