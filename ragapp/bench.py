@@ -14,6 +14,7 @@ from typing import Sequence, TextIO
 
 from ragapp.documents import Document, Page, Passage, content_hash, passage_id
 from ragapp.embedder import Embedder
+from ragapp.factory import make_embedder
 from ragapp.ingestion import ADDED, FAILED, SKIPPED
 from ragapp.models import resolve_llm
 from ragapp.pipeline import Pipeline
@@ -67,10 +68,11 @@ def run_bench(
 
     results: dict = {"machine": {"cpus": os.cpu_count()}}
     with tempfile.TemporaryDirectory(prefix="ragapp-bench-") as tmp:
-        embedder = Pipeline(settings).embedder
-        embedder.embed_batch(["warm up the embedding model"])
+        embedders = _embedders(settings)
+        for embedder in embedders.values():
+            embedder.embed_batch(["warm up the embedding model"])
 
-        scratch = _Scratch(settings, Path(tmp), embedder)
+        scratch = _Scratch(settings, Path(tmp), embedders)
         try:
             _bench_all(path, scratch, results, queries, generations, scales, rounds, hostile, say)
             if answers:
@@ -80,22 +82,38 @@ def run_bench(
     return results
 
 
+FLOAT32 = "float32"
+ANSWER_EMBEDDING_QUESTIONS = 20  # answers timed for the embedding part, each at every precision
+BEFORE = "float32_before"  # float32, the retrieved passages embedded again by each answer (until this version)
+
+
+def _embedders(settings: Settings) -> dict[str, Embedder]:
+    """The embedder in force, and a float32 one beside it when the one in force is not."""
+    in_force = Pipeline(settings).embedder
+    precision = getattr(getattr(in_force, "precision", None), "value", FLOAT32)
+    embedders = {precision: in_force}
+    if precision != FLOAT32:
+        embedders[FLOAT32] = make_embedder(settings.replace(embed_precision=FLOAT32))
+    return embedders
+
+
 class _Scratch:
     """The bench's own collections: in one temporary store folder (so one local Chroma server), and
     on a team's Chroma server under names of this run alone; all removed at the end."""
 
-    def __init__(self, settings: Settings, tmp: Path, embedder: Embedder) -> None:
+    def __init__(self, settings: Settings, tmp: Path, embedders: dict[str, Embedder]) -> None:
         self.settings = settings.replace(store_dir=tmp / "store")
         self.run = uuid.uuid4().hex[:8]
-        self.embedder = embedder
+        self.embedders = embedders  # by precision, the one in force first
+        self.embedder = next(iter(embedders.values()))
         self.tmp = tmp
         self.pipelines: list[Pipeline] = []
 
-    def pipeline(self, name: str, chroma: str | None = None) -> Pipeline:
+    def pipeline(self, name: str, chroma: str | None = None, embedder: Embedder | None = None) -> Pipeline:
         settings = self.settings.replace(collection=f"bench-{self.run}-{name}")
         if chroma == EMBEDDED:  # its own folder: an embedded Chroma must be alone with its store
             settings = settings.replace(store_dir=self.tmp / name, chroma=EMBEDDED, chroma_url="")
-        made = Pipeline(settings, embedder=self.embedder)
+        made = Pipeline(settings, embedder=embedder or self.embedder)
         self.pipelines.append(made)
         return made
 
@@ -137,6 +155,7 @@ def _bench_all(path: Path, scratch: "_Scratch", results: dict, queries, generati
     }
     say(f"retrieval ({settings.retrieval}{', reranked' if pipeline.reranker else ''}) over {store.count()} passages: p50 {results['retrieval']['p50_ms']} ms, p95 {results['retrieval']['p95_ms']} ms")
 
+    results["answer_embedding"] = _bench_answer_embedding(scratch, pipeline, questions[:ANSWER_EMBEDDING_QUESTIONS], say)
     if hostile:
         results["hostile"] = _bench_hostile(path, hostile, scratch, say)
     if scales:
@@ -147,58 +166,137 @@ def _bench_all(path: Path, scratch: "_Scratch", results: dict, queries, generati
 
 def _bench_ingest(path: Path, scratch: _Scratch, rounds: int, say) -> tuple[dict, list]:
     """Ingest throughput beside the raw embedding throughput of the same passages, measured in
-    alternating rounds (the machine's load drifts); and an unchanged re-run against the first."""
-    say(f"ingest {path} ({rounds} rounds, each beside a raw embedding of the same passages) …")
-    ingest_rates, raw_rates, fractions, passages = [], [], [], []
-    embedder = scratch.embedder
+    alternating rounds (the machine's load drifts); and an unchanged re-run against the first.
+    Where the embedder in force is not float32, a float32 embedder is measured the same way in
+    the same rounds, and the speed-up is the median of the rounds' ratios."""
+    embedders = scratch.embedders
+    say(
+        f"ingest {path} ({rounds} rounds, each beside a raw embedding of the same passages; "
+        f"precision {' and '.join(embedders)}) …"
+    )
+    measured = {precision: {"ingest": [], "raw": [], "fractions": []} for precision in embedders}
+    passages: list = []
+    report = None
     for round_number in range(max(1, rounds)):
-        pipeline = scratch.pipeline(f"ingest-{round_number}")
+        order = list(embedders) if round_number % 2 == 0 else list(reversed(embedders))
+        for precision in order:
+            embedder, rates = embedders[precision], measured[precision]
+            pipeline = scratch.pipeline(f"ingest-{precision}-{round_number}", embedder=embedder)
 
-        def timed_ingest():
-            report = pipeline.ingest([path])
-            rerun = pipeline.ingest([path])
-            ingest_rates.append(report.passages / report.seconds if report.seconds else 0.0)
-            fractions.append(rerun.seconds / report.seconds if report.seconds else 0.0)
-            return report
+            def timed_ingest():
+                first = pipeline.ingest([path])
+                rerun = pipeline.ingest([path])
+                rates["ingest"].append(first.passages / first.seconds if first.seconds else 0.0)
+                rates["fractions"].append(rerun.seconds / first.seconds if first.seconds else 0.0)
+                return first
 
-        def timed_raw():
-            raw_rates.append(_raw_embedding_rate(embedder, [p.text for p in passages]))
+            def timed_raw():
+                rates["raw"].append(_raw_embedding_rate(embedder, [p.text for p in passages]))
 
-        if round_number % 2 == 0 or not passages:
-            report = timed_ingest()
-            if not passages:
-                store = pipeline.store()
-                passages = [p for record in store.documents() for p in store.passages_of(record.doc_id)]
-            timed_raw()
-        else:
-            timed_raw()
-            report = timed_ingest()
+            if round_number % 2 == 0 or not passages:
+                report = timed_ingest()
+                if not passages:
+                    store = pipeline.store()
+                    passages = [p for record in store.documents() for p in store.passages_of(record.doc_id)]
+                timed_raw()
+            else:
+                timed_raw()
+                report = timed_ingest()
+            say(
+                f"  round {round_number + 1}, {precision}: ingest {rates['ingest'][-1]:.1f} passages/s, raw embedding "
+                f"{rates['raw'][-1]:.1f} passages/s (ratio {rates['ingest'][-1] / rates['raw'][-1]:.2f}), re-run "
+                f"{rates['fractions'][-1]:.2%} of the first"
+            )
+    by_precision = {}
+    for precision, rates in measured.items():
+        # Each round's two measurements sit side by side in time, so their ratio is spared most of
+        # the machine's drift; the median of those ratios is the figure to compare with a target.
+        ratios = [i / r for i, r in zip(rates["ingest"], rates["raw"]) if r]
+        by_precision[precision] = {
+            "passages_per_s": round(statistics.median(rates["ingest"]), 2),
+            "raw_embedding_passages_per_s": round(statistics.median(rates["raw"]), 2),
+            "ratio_to_raw_embedding": round(statistics.median(ratios), 3) if ratios else None,
+            "ratios_by_round": [round(r, 3) for r in ratios],
+            "rerun_fraction_of_first": round(statistics.median(rates["fractions"]), 4),
+        }
         say(
-            f"  round {round_number + 1}: ingest {ingest_rates[-1]:.1f} passages/s, raw embedding "
-            f"{raw_rates[-1]:.1f} passages/s (ratio {ingest_rates[-1] / raw_rates[-1]:.2f}), re-run "
-            f"{fractions[-1]:.2%} of the first"
+            f"ingest ({precision}): {len(passages)} passages, median {by_precision[precision]['passages_per_s']} passages/s; "
+            f"raw embedding of the same passages {by_precision[precision]['raw_embedding_passages_per_s']} passages/s; "
+            f"ingest/raw median of the rounds' ratios {by_precision[precision]['ratio_to_raw_embedding']}; unchanged "
+            f"re-run {by_precision[precision]['rerun_fraction_of_first']:.2%} of the first run"
         )
-    ingest_rate, raw_rate = statistics.median(ingest_rates), statistics.median(raw_rates)
-    # Each round's two measurements sit side by side in time, so their ratio is spared most of
-    # the machine's drift; the median of those ratios is the figure to compare with a target.
-    ratios = [i / r for i, r in zip(ingest_rates, raw_rates) if r]
+    in_force = next(iter(embedders))
     results = {
-        "files": len(report.outcomes),
+        "files": len(report.outcomes) if report else 0,
         "passages": len(passages),
-        "rounds": len(ingest_rates),
-        "passages_per_s": round(ingest_rate, 2),
-        "raw_embedding_passages_per_s": round(raw_rate, 2),
-        "ratio_to_raw_embedding": round(statistics.median(ratios), 3) if ratios else None,
-        "ratios_by_round": [round(r, 3) for r in ratios],
-        "rerun_fraction_of_first": round(statistics.median(fractions), 4),
+        "rounds": max(1, rounds),
+        "precision": in_force,
+        **by_precision[in_force],
+        "by_precision": by_precision,
         "peak_rss_mb": _peak_rss_mb(),
     }
-    say(
-        f"ingest: {len(passages)} passages, median {ingest_rate:.1f} passages/s; raw embedding of the same "
-        f"passages {raw_rate:.1f} passages/s; ingest/raw median of the rounds' ratios "
-        f"{results['ratio_to_raw_embedding']}; unchanged re-run {results['rerun_fraction_of_first']:.2%} of the first run"
-    )
+    if FLOAT32 in measured and in_force != FLOAT32:
+        speedups = [a / b for a, b in zip(measured[in_force]["ingest"], measured[FLOAT32]["ingest"]) if b]
+        results["speedup_vs_float32"] = round(statistics.median(speedups), 2)
+        say(f"ingest {in_force} / float32, median of the rounds' ratios: {results['speedup_vs_float32']}x")
     return results, passages
+
+
+class _TimedEmbedder:
+    """An embedder that adds up the time spent in it (the embedding part of an answer)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.name, self.seconds = inner, inner.name, 0.0
+
+    def embed_batch(self, texts):
+        started = time.perf_counter()
+        try:
+            return self.inner.embed_batch(texts)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def __getattr__(self, name):  # count_tokens, set_threads, precision: the inner embedder's
+        return getattr(self.inner, name)
+
+
+def _bench_answer_embedding(scratch: _Scratch, store_pipeline: Pipeline, questions: list[str], say) -> dict:
+    """Milliseconds each answer spends embedding (the question, the retrieved passages' sentences,
+    the check of the model's sentence) at each precision: the same questions asked alternately of
+    the same store with one shared model. "before" is float32 plus what answers did until the
+    passages' stored vectors were reused: embedding the retrieved passages whole, as one batch."""
+    generator = store_pipeline.generator if store_pipeline.settings.model_sentence else None
+    timed = {precision: _TimedEmbedder(e) for precision, e in scratch.embedders.items()}
+    pipelines = {
+        precision: Pipeline(store_pipeline.settings, embedder=embedder, generator=generator)
+        for precision, embedder in timed.items()
+    }
+    seconds: dict[str, list[float]] = {precision: [] for precision in timed}
+    seconds[BEFORE] = []
+    for number, question in enumerate(questions):
+        order = list(timed) if number % 2 == 0 else list(reversed(timed))
+        for precision in order:
+            timed[precision].seconds = 0.0
+            answer = pipelines[precision].ask(question)
+            seconds[precision].append(timed[precision].seconds)
+            if precision == FLOAT32:
+                timed[precision].embed_batch([h.passage.text for h in answer.hits])
+                seconds[BEFORE].append(timed[precision].seconds)
+    results: dict = {"answers": len(questions)}
+    for name, values in seconds.items():
+        results[name] = {"p50_ms": round(statistics.median(values) * 1000, 1), "mean_ms": round(statistics.fmean(values) * 1000, 1)}
+    line = ", ".join(f"{name} p50 {results[name]['p50_ms']} ms" for name in seconds)
+    line = line.replace(BEFORE, "float32 with the passages embedded again (before)")
+    in_force = next(iter(timed))
+    if in_force != FLOAT32:
+        for against in (FLOAT32, BEFORE):
+            ratios = [a / b for a, b in zip(seconds[against], seconds[in_force]) if b]
+            results[f"speedup_vs_{against}"] = round(statistics.median(ratios), 2)
+        line += (
+            f"; {in_force} is {results['speedup_vs_float32']}x as fast as float32 and "
+            f"{results['speedup_vs_float32_before']}x as fast as before (medians of the answers' ratios)"
+        )
+    say(f"embedding part of an answer ({len(questions)} answers, each asked at each precision): {line}")
+    return results
 
 
 def _peak_rss_mb() -> float:
