@@ -119,6 +119,9 @@ class _Worker:
         env = dict(os.environ)
         # The worker imports what this process can import (the loader may live in a test folder).
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
+        # A worker reads one file on one core: a library that starts a thread per core inside it
+        # (OpenMP, BLAS) would fight the embedding in the ingesting process for the same cores.
+        env.update(OMP_NUM_THREADS="1", OMP_THREAD_LIMIT="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ragapp.sandbox", loader, str(memory_mb)],
             stdin=subprocess.PIPE,
