@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 from ragapp.documents import Document, Page, Passage, content_hash, passage_id
-from ragapp.embedder import Embedder
+from ragapp.embedder import Embedder, precision_of
 from ragapp.factory import make_embedder
 from ragapp.ingestion import ADDED, FAILED, SKIPPED
 from ragapp.models import resolve_llm
@@ -89,8 +89,8 @@ BEFORE = "float32_before"  # float32, the retrieved passages embedded again by e
 
 def _embedders(settings: Settings) -> dict[str, Embedder]:
     """The embedder in force, and a float32 one beside it when the one in force is not."""
-    in_force = Pipeline(settings).embedder
-    precision = getattr(getattr(in_force, "precision", None), "value", FLOAT32)
+    in_force = make_embedder(settings)
+    precision = precision_of(in_force) or FLOAT32
     embedders = {precision: in_force}
     if precision != FLOAT32:
         embedders[FLOAT32] = make_embedder(settings.replace(embed_precision=FLOAT32))

@@ -29,6 +29,12 @@ def embed_one(embedder: Embedder, text: str) -> list[float]:
     return embedder.embed_batch([text])[0]
 
 
+def precision_of(embedder: Embedder) -> str:
+    """The number format an embedder computes in ("float32", "bf16"); "" for one that does not say."""
+    precision = getattr(embedder, "precision", None)
+    return precision.value if precision else ""
+
+
 @dataclass(frozen=True)
 class Precision:
     """The number format the embedder computes in, and why it was chosen."""

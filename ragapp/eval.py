@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ragapp.embedder import choose_precision
+from ragapp.embedder import choose_precision, precision_of
 from ragapp.documents import DECLINED, EXTRACTIVE, GENERATED, Answer, Passage
 from ragapp.ingestion import UsageError, discover
 from ragapp.loaders import load
@@ -121,11 +121,6 @@ def _store_key(docs_dir: Path, settings: Settings, precision: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def _precision_of(embedder) -> str:
-    precision = getattr(embedder, "precision", None)
-    return precision.value if precision else ""
-
-
 def run_eval(
     qa_path: Path,
     docs_dir: Path,
@@ -173,8 +168,8 @@ def run_eval(
     passages = [p for record in store.documents() for p in store.passages_of(record.doc_id)]
     mean_tokens = statistics.fmean(pipeline.embedder.count_tokens(p.text) for p in passages) if passages else 0.0
 
-    results: dict = {"questions": len(questions), "store_precision": _precision_of(writer.embedder),
-                     "precision": _precision_of(pipeline.embedder)}
+    results: dict = {"questions": len(questions), "store_precision": precision_of(writer.embedder),
+                     "precision": precision_of(pipeline.embedder)}
     answerable = [q for q in questions if q.answerable]
     ranks = []
     for q in answerable:

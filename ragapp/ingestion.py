@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from ragapp import loaders
 from ragapp.documents import Document, document_id
-from ragapp.embedder import Embedder
+from ragapp.embedder import Embedder, precision_of
 from ragapp.sandbox import DEFAULT_LOADER, Sandbox
 from ragapp.splitter import recipe, split
 from ragapp.store import DocumentRecord, Store
@@ -188,8 +188,7 @@ class _Run:
     def __init__(self, files, store: Store, embedder: Embedder, cut: str, chunk_size: int, chunk_overlap: int,
                  limits: Limits, on_progress, started: float) -> None:
         self.files, self.store, self.embedder, self.cut = files, store, embedder, cut
-        precision = getattr(embedder, "precision", None)
-        self._precision = precision.value if precision else ""
+        self._precision = precision_of(embedder)
         self.chunk_size, self.chunk_overlap, self.limits = chunk_size, chunk_overlap, limits
         self.on_progress, self.started = on_progress, started
         self.outcomes: dict[int, FileOutcome] = {}

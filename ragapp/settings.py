@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from ragapp.embedder import PRECISIONS
 from ragapp.store.chroma import parse_headers
 
 if TYPE_CHECKING:
@@ -196,8 +197,8 @@ class Settings:
             raise SettingsError(f"sign_in must be 'none', 'accounts' or 'proxy', got {self.sign_in!r}")
         if self.max_upload_mb <= 0:
             raise SettingsError("max_upload_mb must be positive")
-        if self.embed_precision not in ("auto", "float32", "bf16"):
-            raise SettingsError(f"embed_precision must be 'auto', 'float32' or 'bf16', got {self.embed_precision!r}")
+        if self.embed_precision not in PRECISIONS:
+            raise SettingsError(f"embed_precision must be one of {', '.join(PRECISIONS)}, got {self.embed_precision!r}")
         if self.chroma not in ("local", "embedded"):
             raise SettingsError(f"chroma must be 'local' or 'embedded', got {self.chroma!r} (a server: set chroma_url)")
         if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):
