@@ -22,38 +22,46 @@ from typing import Mapping, Sequence
 
 from ragapp.documents import Hit, Passage
 from ragapp.embedder import Embedder
-from ragapp.extract import MIN_WORDS, Context, Quote, relevance, rank_bonus
+from ragapp.extract import CONTEXT_WEIGHT, MIN_WORDS, Context, Quote, relevance, rank_bonus
 from ragapp.splitter import split_sentences
 from ragapp.text import content_words, letter_words, names, numbers, stem
 
 # A second sentence of the best passage joins the answer when it scores at least this share of the
 # best sentence's relevance.
 COMPANION_SHARE = 0.85
+# What the share of the question's key words held by a sentence and its two neighbours adds to its score.
+WINDOW_WEIGHT = 0.5
 # A later part of a several-part question is answered when its best sentence reaches this share of
 # the relevance gate: the part alone ("do I need receipts?") says less than the whole question.
 PART_GATE_SHARE = 0.6
+# Least relevance of a section's heading to what an overview asks about ("sick leave"), for that
+# section to be the one summarised.
+HEADING_CLOSENESS = 0.585
 # An overview quotes at most this many sections; a section overview at most this many sentences.
 OVERVIEW_SECTIONS = 6
 SECTION_SENTENCES = 4
 
 PERSON, TIME, AMOUNT = "person", "time", "amount"
 
+# The word lists below are compared with stemmed words (text.letter_words), so they are stemmed too.
 _NUMBER_WORDS = frozenset(
-    """one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty fifty
+    stem(w) for w in """one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty fifty
     sixty seventy eighty ninety hundred thousand million billion half quarter twice double dozen once
     single first second third fourth fifth sixth seventh eighth ninth tenth""".split()
 )
 _TIME_WORDS = frozenset(
-    """january february march april may june july august september october november december monday
+    stem(w) for w in """january february march april may june july august september october november december monday
     tuesday wednesday thursday friday saturday sunday year month week day hour minute second morning
     evening night noon midnight today tomorrow yesterday daily weekly monthly yearly annual annually
     quarter quarterly before after within until till during since ago ahead advance later earlier
     immediately soon start end beginning probation period date time deadline century decade season
     spring summer autumn winter always never every when while once if unless only""".split()
 )
+# Words that answer a "how much" without a number ("free", "no limit").
+_NO_AMOUNT_WORDS = frozenset(stem(w) for w in "free full unlimited no none".split())
 # Words that name people by what they do: a "who" question about a role is answered by one.
 _PERSON_WORDS = frozenset(
-    """manager director team lead buddy colleague owner engineer employee staff people person operations
+    stem(w) for w in """manager director team lead buddy colleague owner engineer employee staff people person operations
     department officer ceo founder president chair board member head hr finance security admin
     administrator user customer client partner secondary primary everyone nobody anyone king queen
     emperor pope minister government council committee army company""".split()
@@ -124,7 +132,7 @@ def holds_type(sentence: str, kind: str | None, question: str, quoted: bool = Fa
         new_names = (names(sentence) | first) - asked
         return bool(new_names or (plain & _PERSON_WORDS) - asked)
     if kind == AMOUNT:
-        return bool(numbers(sentence) or plain & _NUMBER_WORDS or plain & {"free", "full", "unlimited", "no", "none"})
+        return bool(numbers(sentence) or plain & (_NUMBER_WORDS | _NO_AMOUNT_WORDS))
     if kind == TIME:
         return bool(numbers(sentence) or plain & (_TIME_WORDS | _NUMBER_WORDS))
     return True
@@ -141,12 +149,14 @@ def _named_within(text: str) -> set[str]:
 
 @dataclass
 class Candidate:
-    """A sentence of the n-th shown passage, where it sits in that passage, and its relevance."""
+    """A sentence of the n-th shown passage, where it sits in that passage, its neighbours, and its
+    relevance."""
 
     sentence: str
     n: int
     position: int
     score: float = 0.0
+    window: str = ""  # the sentence with the one before and the one after it
 
 
 def candidates(hits: Sequence[Hit]) -> list[Candidate]:
@@ -154,12 +164,14 @@ def candidates(hits: Sequence[Hit]) -> list[Candidate]:
     found = []
     for n, hit in enumerate(hits, start=1):
         title = hit.passage.title.strip().rstrip(".").lower()
-        for position, sentence in enumerate(split_sentences(hit.passage.text)):
+        sentences = split_sentences(hit.passage.text)
+        for position, sentence in enumerate(sentences):
             if len(sentence.split()) < MIN_WORDS or sentence.startswith("#"):
                 continue
             if title and sentence.strip().rstrip(".").lower() == title:
                 continue
-            found.append(Candidate(sentence, n, position))
+            window = " ".join(sentences[max(0, position - 1): position + 2])
+            found.append(Candidate(sentence, n, position, window=window))
     return found
 
 
@@ -170,11 +182,29 @@ def scored(
     word_weights: Mapping[str, float] | None = None,
     context: Context | None = None,
 ) -> list[Candidate]:
-    """The pool scored against the question (relevance plus rank bonus), best first."""
+    """The pool scored against the question, best first: relevance, plus WINDOW_WEIGHT x the
+    share of the question's key words that the sentence and its neighbours hold (a sentence whose
+    neighbours name what the question is about is more likely the one it asks after: "the force
+    between nucleons" over a sentence on forces in general), plus the rank bonus."""
     scores = relevance(question, [c.sentence for c in pool], embedder, word_weights, context)
-    ranked = [Candidate(c.sentence, c.n, c.position, s + rank_bonus(c.n)) for c, s in zip(pool, scores)]
+    around = [window_share(question, c.window, word_weights) for c in pool]
+    if context is not None:  # a follow-up: its conversation counts as in relevance()
+        shared = [window_share(context.question, c.window, context.word_weights) for c in pool]
+        around = [a + CONTEXT_WEIGHT * b for a, b in zip(around, shared)]
+    ranked = [
+        Candidate(c.sentence, c.n, c.position, s + WINDOW_WEIGHT * a + rank_bonus(c.n), c.window)
+        for c, s, a in zip(pool, scores, around)
+    ]
     ranked.sort(key=lambda c: -c.score)
     return ranked
+
+
+def window_share(question: str, window: str, word_weights: Mapping[str, float] | None) -> float:
+    """The weighted share of the question's key words that a sentence and its neighbours hold."""
+    asked = content_words(question)
+    weights = {w: (word_weights or {}).get(w, 1.0) for w in asked}
+    total = sum(weights.values())
+    return sum(weights[w] for w in asked & content_words(window)) / total if total else 0.0
 
 
 @dataclass
@@ -296,7 +326,9 @@ def _subject_score(subject: str, passage: Passage) -> int:
     return len(content_words(subject) & named)
 
 
-def summarise(request: OverviewRequest, hits: Sequence[Hit], store, embedder: Embedder, gate: float):
+def summarise(
+    request: OverviewRequest, hits: Sequence[Hit], store, embedder: Embedder, word_weights: Mapping[str, float] | None = None
+):
     """The overview asked for, from the document of the retrieved passages it names:
     (passages shown, quotes citing them, a line saying what was summarised), or None when the
     question names nothing the hits come from (it is then answered as a question of fact)."""
@@ -305,9 +337,13 @@ def summarise(request: OverviewRequest, hits: Sequence[Hit], store, embedder: Em
         headed = [h for h in hits if h.passage.heading]
         if not headed:
             return None
-        closeness = relevance(request.subject, [h.passage.heading.split(" \u203a ")[-1] for h in headed], embedder)
+        # A heading may name the question ("Day one"), or only the section's text may ("Responding
+        # to a page" for "What happens if I am paged at night?"): the closer of the two counts.
+        by_heading = relevance(request.subject, [h.passage.heading.split(" \u203a ")[-1] for h in headed], embedder)
+        by_text = relevance(request.subject, [f"{h.passage.headline}\n{h.passage.text}" for h in headed], embedder, word_weights)
+        closeness = [max(a, b) for a, b in zip(by_heading, by_text)]
         best = max(range(len(headed)), key=lambda i: closeness[i])
-        if closeness[best] < gate * PART_GATE_SHARE:
+        if closeness[best] < HEADING_CLOSENESS:
             return None
         target = headed[best].passage
         passages = [p for p in store.passages_of(target.doc_id) if p.heading == target.heading]
@@ -330,7 +366,7 @@ def summarise(request: OverviewRequest, hits: Sequence[Hit], store, embedder: Em
         headings = [h.split(" \u203a ")[-1] for h, _ in sections]
         closeness = relevance(request.topic, headings, embedder)
         best = max(range(len(sections)), key=lambda i: closeness[i])
-        if closeness[best] < gate * PART_GATE_SHARE:
+        if closeness[best] < HEADING_CLOSENESS:
             return None
         members = [m for paragraph in sections[best][1] for m in paragraph]
         lead = f"What {named.title} ({named.source}) says about {headings[best].lower()}:"

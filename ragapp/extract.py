@@ -23,7 +23,7 @@ WORD_WEIGHT = 0.5
 # A follow-up's sentences are judged on the follow-up itself plus this share of their relevance
 # to the conversation it continues (see Context).
 CONTEXT_WEIGHT = 0.25
-RANK_BONUS = (0.2, 0.1)  # for sentences of the first and the second retrieved passage
+RANK_BONUS = (0.1, 0.05)  # for sentences of the first and the second retrieved passage
 MIN_WORDS = 4
 
 

@@ -234,7 +234,7 @@ class Pipeline:
 
         request = overview_request(asked)
         if request is not None:
-            overview = summarise(request, hits, store, embedder, self.settings.min_relevance)
+            overview = summarise(request, hits, store, embedder, weights)
             if overview is not None:
                 shown, quotes, lead = overview
                 show(" ".join(q.render() for q in quotes))

@@ -96,12 +96,12 @@ class Settings:
         "20 hybrid candidates. Empty: no reranking (none ships with ragapp).",
     )
     min_relevance: float = _setting(
-        0.975,
+        1.125,
         "Relevance gate. A retrieved sentence's relevance is its cosine similarity to the question, plus "
-        "half the share of the question's key words it holds (rare words weigh more), plus 0.2 or 0.1 "
-        "when it comes from the first or second passage retrieved; when no sentence reaches this, the "
-        "answer is declined without calling the model. Calibrated on ../shared/bench/squad2-dev "
-        "(see the README).",
+        "half the share of the question's key words it holds (rare words weigh more), plus half the share "
+        "that it and its two neighbours hold, plus 0.1 or 0.05 when it comes from the first or second "
+        "passage retrieved; when no sentence reaches this, the answer is declined without calling the "
+        "model. Calibrated on ../shared/bench/squad2-dev (see the README).",
     )
     min_support: float = _setting(
         0.7,

@@ -9,6 +9,9 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+
+import snowballstemmer
 
 # Words that carry no meaning of their own: left out of word searches, where they would match nearly
 # every passage, and out of the key words that are counted.
@@ -44,9 +47,14 @@ def is_word(text: str) -> bool:
     return bool(_WORD.fullmatch(text))
 
 
+_STEMMER = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A plural's singular, crudely: enough for "receipts" to meet "receipt"."""
-    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+    """The word's stem (Snowball's English stemmer, "Porter2"): "paged" meets "page", "receipts"
+    "receipt", "identifies" "identify". Cached: the same words are stemmed for every question."""
+    return _STEMMER.stemWord(word)
 
 
 def content_words(text: str) -> set[str]:
@@ -66,4 +74,5 @@ def numbers(text: str) -> set[str]:
 
 def names(text: str) -> set[str]:
     """Capitalised words that are not at the start of a sentence: names of people, places, things."""
-    return {stem(n.lower()) for n in _NAME.findall(text.strip())} - STOPWORDS - ANSWER_WORDS
+    found = {n.lower() for n in _NAME.findall(text.strip())}
+    return {stem(n) for n in found - STOPWORDS - ANSWER_WORDS}

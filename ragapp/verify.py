@@ -19,7 +19,7 @@ from typing import Sequence
 
 from ragapp.embedder import Embedder
 from ragapp.splitter import split_sentences
-from ragapp.text import content_words, letter_words, names, numbers
+from ragapp.text import content_words, letter_words, names, numbers, stem
 
 _CLAIM = re.compile(r"\s*(.+?)((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)\.?(?=\s|$)", re.DOTALL)
 MIN_WORD_SHARE = 0.6
@@ -77,7 +77,14 @@ _PASSAGE_CLAUSE = re.compile(
 )
 # Small words that change what a number is attached to ("400 euros in the first year and after
 # that"): counted with the key words when binding is checked.
-RELATION_WORDS = frozenset("after before not no only under over than more less least most each every until within without except".split())
+RELATION_WORDS = frozenset(
+    stem(w) for w in "after before not no only under over than more less least most each every until within without except".split()
+)
+# Number words ("two weeks", "the first year") are bound like numbers where the passage writes them.
+NUMBER_WORDS = frozenset(
+    stem(w) for w in """one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty
+    forty fifty hundred thousand million half twice double first second third fourth fifth last""".split()
+)
 # A number's or name's neighbours in the sentence that must stand near it in the passage too.
 MIN_BOUND_SHARE = 0.4
 
@@ -130,7 +137,7 @@ def bound(sentence: str, passage: str) -> bool:
     all its clauses speak of ("Hotels may cost ..."), so its words may go with any of them."""
     clauses = _passage_clauses(passage)
     evidence = _binding_words(passage)
-    named = names(sentence)
+    named = names(sentence) | (NUMBER_WORDS & letter_words(passage))
     for clause in _clauses(sentence, _SENTENCE_CLAUSE):
         anchors = numbers(clause) | (letter_words(clause) & named)
         if not anchors:

@@ -57,7 +57,8 @@ def test_a_question_opening_with_a_clause_asks_what_its_main_clause_asks():
 
 def test_a_word_opening_a_line_is_not_taken_for_a_name():
     from ragapp.compose import _named_within
+    from ragapp.text import stem
 
     passage = "Owner: People Operations.\n\nWelcome to Fernhill Analytics. The geographer Isaiah Bowman led it."
-    assert {"isaiah", "bowman", "fernhill", "analytic"} <= _named_within(passage)
-    assert "welcome" not in _named_within(passage)
+    assert {stem(w) for w in ("isaiah", "bowman", "fernhill", "analytics")} <= _named_within(passage)
+    assert stem("welcome") not in _named_within(passage)

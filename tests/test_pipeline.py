@@ -145,8 +145,9 @@ def test_an_overview_quotes_the_opening_of_each_section_in_the_documents_order(s
 
 def test_the_relevance_gate_declines_without_calling_the_model_and_shows_related_passages(settings, sample_copy):
     generator = ScriptedGenerator("Anything. [1]")
-    # Relevance is at most 1.7 (similarity 1, half of all key words, 0.2 for the first passage): nothing passes 2.
-    pipeline = Pipeline(settings.replace(min_relevance=2.0), embedder=HashEmbedder(), generator=generator)
+    # Relevance is at most 2.1 (similarity 1, half of all key words in the sentence and half in its
+    # neighbours, 0.1 for the first passage): nothing passes 2.5.
+    pipeline = Pipeline(settings.replace(min_relevance=2.5), embedder=HashEmbedder(), generator=generator)
     pipeline.ingest([sample_copy])
     answer = pipeline.ask(LEAVE_QUESTION)
     assert answer.path == DECLINED and answer.refused and answer.text == REFUSAL

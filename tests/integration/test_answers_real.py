@@ -30,6 +30,15 @@ def test_a_yes_no_question_gets_the_conditions_the_documents_attach(ingested):
     assert not answer.text.startswith("Yes")
 
 
+def test_being_paged_is_answered_from_the_section_on_responding_to_a_page(ingested):
+    # "paged" is not a word of the section; its stem "page" is, and the section's text is about it.
+    pipeline, _ = ingested
+    answer = pipeline.ask("What happens if I am paged at night while on call?")
+    assert not answer.refused, answer.text
+    assert "Acknowledge a page within 15 minutes" in answer.text, answer.text
+    assert all(c.passage.heading.endswith("Responding to a page") for c in answer.citations), answer.citations
+
+
 def test_a_name_shared_with_the_question_is_not_an_answer(ingested):
     pipeline, _ = ingested
     for question in ("Who is the CEO of Fernhill Analytics?", "When was Fernhill Analytics founded?"):
