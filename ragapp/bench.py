@@ -18,7 +18,7 @@ from ragapp.factory import make_embedder
 from ragapp.ingestion import ADDED, FAILED, SKIPPED
 from ragapp.models import resolve_llm
 from ragapp.pipeline import Pipeline
-from ragapp.prompts import answer_grammar, build_messages
+from ragapp.prompts import AnswerShape, build_messages
 from ragapp.retriever import retrieve
 from ragapp.settings import Settings
 from ragapp.splitter import split_sentences
@@ -161,7 +161,8 @@ def _bench_all(path: Path, scratch: "_Scratch", results: dict, queries, generati
     if scales:
         results["retrieval_at_scale"] = _bench_scale(pipeline, passages, questions, scales, scratch, say)
     if generations > 0:
-        results["generation"] = _bench_generation(pipeline, questions[0], generations, say)
+        bench = _bench_server_generation if settings.llm_url else _bench_generation
+        results["generation"] = bench(pipeline, questions[0], generations, say)
 
 
 def _bench_ingest(path: Path, scratch: _Scratch, rounds: int, say) -> tuple[dict, list]:
@@ -485,8 +486,8 @@ def _bench_generation(pipeline: Pipeline, question: str, runs: int, say) -> dict
     hits = retrieve(question, pipeline.embedder, pipeline.store(), settings.top_k, mode=settings.retrieval)
     messages, shown = build_messages(question, hits, generator.count_tokens, generator.context_size - settings.max_answer_tokens)
     # Both sides get the same prompt and the same answer grammar, so they do the same work.
-    grammar = answer_grammar(len(shown))
-    bare_grammar = LlamaGrammar.from_string(grammar, verbose=False)
+    shape = AnswerShape(len(shown), max_sentences=2)
+    bare_grammar = LlamaGrammar.from_string(shape.grammar, verbose=False)
     bare = Llama(
         model_path=str(resolve_llm(settings.model_path)),
         n_ctx=settings.context_size,
@@ -497,7 +498,7 @@ def _bench_generation(pipeline: Pipeline, question: str, runs: int, say) -> dict
     )
 
     def ours():
-        return generator.stream(messages, settings.max_answer_tokens, grammar)
+        return generator.stream(messages, settings.max_answer_tokens, shape)
 
     def baseline():
         chunks = bare.create_chat_completion(
@@ -537,6 +538,67 @@ def _bench_generation(pipeline: Pipeline, question: str, runs: int, say) -> dict
         f"generation ({prompt_tokens}-token prompt, median of {runs}): "
         f"ragapp first token {result['ragapp']['first_token_s_median']} s, {result['ragapp']['tokens_per_s_median']} tokens/s; "
         f"bare llama-cpp-python {result['bare']['first_token_s_median']} s, {result['bare']['tokens_per_s_median']} tokens/s"
+    )
+    return result
+
+
+def _timed_stream(pieces) -> tuple[float, float]:
+    """(seconds to the first piece, pieces per second after it) of a stream of pieces: one piece is
+    one token for the OpenAI chat stream of every server measured here."""
+    started = time.perf_counter()
+    first, count = None, 0
+    for piece in pieces:
+        if piece:
+            count += 1
+            if first is None:
+                first = time.perf_counter() - started
+    total = time.perf_counter() - started
+    rate = (count - 1) / (total - first) if first is not None and total > first and count > 1 else 0.0
+    return first or total, rate
+
+
+def _bench_server_generation(pipeline: Pipeline, question: str, runs: int, say) -> dict:
+    """Time to first token and tokens/s through ragapp beside the official OpenAI client asking the
+    same server the same thing (prompt, answer shape, sampling), alternating the two."""
+    from openai import OpenAI
+
+    settings = pipeline.settings
+    generator = pipeline.generator
+    info = generator.info()
+    hits = retrieve(question, pipeline.embedder, pipeline.store(), settings.top_k, mode=settings.retrieval)
+    messages, shown = build_messages(question, hits, generator.count_tokens, generator.context_size - settings.max_answer_tokens)
+    shape = AnswerShape(len(shown), max_sentences=2)
+    body = generator.body(messages, settings.max_answer_tokens, shape, info)
+    standard = {"model", "messages", "max_tokens", "temperature", "stream"}
+    client = OpenAI(base_url=info.url, api_key=settings.llm_api_key or "none", max_retries=0, timeout=settings.llm_timeout_s)
+
+    def ours():
+        return generator.stream(messages, settings.max_answer_tokens, shape)
+
+    def baseline():
+        chunks = client.chat.completions.create(
+            model=info.model, messages=messages, max_tokens=settings.max_answer_tokens,
+            temperature=settings.temperature, stream=True, extra_body={k: v for k, v in body.items() if k not in standard},
+        )
+        return ((c.choices[0].delta.content or "") if c.choices else "" for c in chunks)
+
+    measured: dict[str, list[tuple[float, float]]] = {"ragapp": [], "openai_client": []}
+    for _ in range(runs):
+        for name, run in (("ragapp", ours), ("openai_client", baseline)):
+            measured[name].append(_timed_stream(run()))
+    result: dict = {"server": info.describe(), "runs": runs}
+    for name, values in measured.items():
+        result[name] = {
+            "first_token_s_median": round(statistics.median(v[0] for v in values), 3),
+            "tokens_per_s_median": round(statistics.median(v[1] for v in values), 1),
+        }
+    ours_m, bare_m = result["ragapp"], result["openai_client"]
+    result["tokens_per_s_ratio"] = round(ours_m["tokens_per_s_median"] / bare_m["tokens_per_s_median"], 3) if bare_m["tokens_per_s_median"] else None
+    result["first_token_ratio"] = round(bare_m["first_token_s_median"] / ours_m["first_token_s_median"], 3) if ours_m["first_token_s_median"] else None
+    say(
+        f"generation through {info.describe()} (median of {runs}): ragapp first token {ours_m['first_token_s_median']} s, "
+        f"{ours_m['tokens_per_s_median']} tokens/s; OpenAI client {bare_m['first_token_s_median']} s, "
+        f"{bare_m['tokens_per_s_median']} tokens/s (tokens/s {result['tokens_per_s_ratio']}x, first token {result['first_token_ratio']}x)"
     )
     return result
 

@@ -193,10 +193,12 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     for name, value in settings.shown().items():
         print(f"{name} = {value}")
     from ragapp.embedder import choose_precision
+    from ragapp.factory import describe_model
     from ragapp.store.chroma import connect
 
     precision = choose_precision(settings.embed_precision)
     print(f"# embedding precision: {precision.value} ({precision.reason})")
+    print(f"# chat model: {describe_model(settings)}")
     print(f"# vectors: {connect(settings.chroma_place).status()}")
     return EXIT_OK
 

@@ -185,10 +185,13 @@ class Answer:
     related: list[Hit] = field(default_factory=list)
     query: str = ""  # what was searched: the question, or a follow-up joined to the one before
     lead: str = ""  # what an overview summarises ("Summary of Expenses and travel (expenses.md): ...")
+    notice: str = ""  # what went wrong on the way, in words ("No sentence from the model: the model server ...")
 
     def how_answered(self, details: bool = True) -> str:
         """One line for the user: which path produced the answer, and (details) what was withheld."""
         text = PATH_NOTES[self.path]
+        if self.notice:
+            text += f" {self.notice}"
         if self.withheld and details:
             plural = self.withheld != 1
             text += (

@@ -19,6 +19,13 @@ def make_embedder(settings: Settings) -> Embedder:
 
 
 def make_generator(settings: Settings) -> Generator:
+    if settings.llm_url:
+        from ragapp.model_server import ServerGenerator
+
+        return ServerGenerator(
+            settings.llm_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout_s,
+            settings.context_size, settings.temperature, settings.llm_parallel,
+        )
     return LlamaCppGenerator(
         resolve_llm(settings.model_path),
         context_size=settings.context_size,
@@ -26,6 +33,19 @@ def make_generator(settings: Settings) -> Generator:
         gpu_layers=settings.gpu_layers,
         temperature=settings.temperature,
     )
+
+
+def describe_model(settings: Settings) -> str:
+    """Which chat model answers, in words: the GGUF in this process, or what the model server's
+    probe found (or why it could not be probed)."""
+    if not settings.llm_url:
+        return f"{resolve_llm(settings.model_path)} (in this process, llama-cpp-python)"
+    from ragapp.model_server import ModelServerError, probe
+
+    try:
+        return probe(settings.llm_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout_s).describe()
+    except ModelServerError as exc:
+        return f"not answering: {exc}"
 
 
 def make_reranker(settings: Settings) -> Reranker | None:

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence
 
+from ragapp.prompts import AnswerShape
+
 Message = dict[str, str]
 
 
@@ -18,16 +20,17 @@ class Generator(Protocol):
     name: str
     context_size: int
 
-    def stream(self, messages: Sequence[Message], max_tokens: int, grammar: str | None = None) -> Iterator[str]:
-        """Yield the answer piece by piece as the model writes it, within the GBNF grammar if given."""
+    def stream(self, messages: Sequence[Message], max_tokens: int, shape: AnswerShape | None = None) -> Iterator[str]:
+        """Yield the answer piece by piece as the model writes it ("Sentence. [n]"), held to the
+        shape if given."""
 
     def count_tokens(self, text: str) -> int:
         """Length of the text in the model's own tokens (keeps prompts inside the context)."""
 
 
-def generate(generator: Generator, messages: Sequence[Message], max_tokens: int, grammar: str | None = None) -> str:
+def generate(generator: Generator, messages: Sequence[Message], max_tokens: int, shape: AnswerShape | None = None) -> str:
     """The whole answer at once."""
-    return "".join(generator.stream(messages, max_tokens, grammar))
+    return "".join(generator.stream(messages, max_tokens, shape))
 
 
 class FairQueue:
@@ -35,9 +38,10 @@ class FairQueue:
     how many are ahead of it. (A plain lock lets any waiter in next, so one question could wait
     through many others.)"""
 
-    def __init__(self) -> None:
+    def __init__(self, slots: int = 1) -> None:
         self._changed = threading.Condition()
-        self._waiting: deque[object] = deque()  # the head holds the model
+        self._waiting: deque[object] = deque()  # the first `slots` hold the model
+        self.slots = slots  # questions the model takes at once (a model server that batches: more)
 
     @contextmanager
     def turn(self, on_wait: Callable[[int], None] | None = None) -> Iterator[None]:
@@ -49,8 +53,8 @@ class FairQueue:
             told = 0
             while True:
                 with self._changed:
-                    ahead = self._waiting.index(ticket)
-                    if ahead == 0:
+                    ahead = self._waiting.index(ticket) - max(1, self.slots) + 1
+                    if ahead <= 0:
                         break
                     if ahead == told:
                         self._changed.wait(timeout=1.0)
@@ -101,8 +105,8 @@ class LlamaCppGenerator:
         self._grammars: dict[str, object] = {}
         self._threads_now = threads or os.cpu_count() or 1
 
-    def stream(self, messages: Sequence[Message], max_tokens: int, grammar: str | None = None) -> Iterator[str]:
-        compiled = self._grammar(grammar) if grammar else None
+    def stream(self, messages: Sequence[Message], max_tokens: int, shape: AnswerShape | None = None) -> Iterator[str]:
+        compiled = self._grammar(shape.grammar) if shape else None
         with self._lock:
             chunks = self._llm.create_chat_completion(
                 messages=list(messages),

@@ -14,11 +14,12 @@ from ragapp.cpu import Snapshot, model_threads, since_last_call
 from ragapp.documents import DECLINED, EXTRACTIVE, GENERATED, Answer, Citation, Hit, Timings
 from ragapp.embedder import Embedder
 from ragapp.compose import adds_to, compose, overview_request, summarise
-from ragapp.extract import Context
+from ragapp.extract import Context, Quote
 from ragapp.followup import standalone_question
 from ragapp.generator import FairQueue, Generator
+from ragapp.model_server import ModelServerError
 from ragapp.ingestion import IngestReport, Limits, Progress, ingest
-from ragapp.prompts import REFUSAL, TEMPLATE_OVERHEAD_TOKENS, answer_grammar, is_refusal, quote_messages, without_preamble
+from ragapp.prompts import REFUSAL, TEMPLATE_OVERHEAD_TOKENS, AnswerShape, is_refusal, quote_messages, without_preamble
 from ragapp.reranker import Reranker
 from ragapp.retriever import retrieve
 from ragapp.settings import Settings
@@ -64,6 +65,8 @@ class Pipeline:
         with self._lock:
             if self._generator is None:
                 self._generator = factory.make_generator(self.settings)
+                # A server that batches is given that many questions at once.
+                self.model_queue.slots = getattr(self._generator, "parallel", 1)
             return self._generator
 
     @property
@@ -256,51 +259,86 @@ class Pipeline:
         answer = _quoted(question, composed.quotes, hits, timings)
         if not self.settings.model_sentence:
             return finish(answer)
-        with self.model_queue.turn(on_queue):
-            verdict, withheld = self._model_sentence(focus, composed.quotes, hits, embedder, cpu_at_start)
-        answer.withheld = withheld
-        if verdict is not None:
+        kept: list = []
+
+        def keep(verdict) -> None:
+            kept.append(verdict)
             show(" " + verdict.render())
-            answer.text = f"{quoted} {verdict.render()}"
-            numbers = sorted({q.n for q in composed.quotes} | set(verdict.cited))
+
+        try:
+            with self.model_queue.turn(on_queue):
+                answer.withheld = self._model_sentences(focus, composed.quotes, hits, embedder, keep, cpu_at_start)
+        except ModelServerError as exc:
+            answer.notice = f"No sentence from the model: {exc}."
+        if kept:
+            answer.text = " ".join([quoted, *(v.render() for v in kept)])
+            numbers = sorted({q.n for q in composed.quotes}.union(*(v.cited for v in kept)))
             answer.citations = [Citation(n, hits[n - 1].passage) for n in numbers]
             answer.path = GENERATED
         return finish(answer)
 
-    def _model_sentence(self, question, quotes, hits, embedder, cpu_since=None):
-        """One sentence of the model's on the quoted sentences (a short prompt), kept only when
-        the verifier finds it in a passage and it says something the quotes do not say as such:
-        (verdict or None, how many of its sentences were withheld)."""
+    def _model_sentences(self, question, quotes, hits, embedder, keep, cpu_since=None) -> int:
+        """The model's sentences on the quoted sentences (a short prompt), each passed to keep() as
+        soon as it is written, when the verifier finds it in a passage and it says something the
+        quotes do not say as such; returns how many were withheld. Up to settings.answer_sentences
+        (one for the bundled model); the model is stopped there, or at the deadline."""
         generator = self.generator
-        messages = quote_messages(question, quotes)
-        prompt_tokens = sum(generator.count_tokens(m["content"]) for m in messages) + 2 * TEMPLATE_OVERHEAD_TOKENS
-        if prompt_tokens + self.settings.max_answer_tokens > generator.context_size:
-            return None, 0  # no room for the model: the quoted answer stands alone
+        limit = self.settings.answer_sentences
+        room = generator.context_size - self.settings.max_answer_tokens * limit - 2 * TEMPLATE_OVERHEAD_TOKENS
+
+        def cost(messages) -> int:
+            return sum(generator.count_tokens(m["content"]) for m in messages)
+
+        messages = quote_messages(question, quotes, limit)
+        if cost(messages) > room:
+            return 0  # no room for the model: the quoted answer stands alone
+        if limit > 1:
+            # A model that may write several sentences also reads the passages the quotes come
+            # from, as many as its context holds, so that it can join what they say.
+            shown: list[tuple[int, str]] = []
+            for n in dict.fromkeys(q.n for q in quotes):
+                wider = quote_messages(question, quotes, limit, [*shown, (n, hits[n - 1].passage.text)])
+                if cost(wider) > room:
+                    break
+                shown.append((n, hits[n - 1].passage.text))
+                messages = wider
         passages = [h.passage.text for h in hits]
         verifier = Verifier(embedder, passages, self.settings.min_support)
         set_threads = getattr(generator, "set_threads", None)
         if set_threads:
             set_threads(model_threads(self.settings.threads, cpu_since))
-        deadline = time.perf_counter() + self.settings.model_sentence_s
-        draft = ""
-        for piece in generator.stream(messages, self.settings.max_answer_tokens, answer_grammar(len(hits), max_sentences=1)):
-            draft += piece
-            if _CITED_SENTENCE.search(draft):
-                break  # one sentence is all that is asked for: stop the model there
-            if time.perf_counter() > deadline:
-                return None, 0  # the machine is too busy: the quoted answer stands alone
-        if is_refusal(draft) or not draft.strip():
-            return None, 0
-        verdicts = verifier.verify(without_preamble(draft))
-        if not verdicts:
-            return None, 0
-        verdict = verdicts[0]
-        # It must say more than the quotes and the question, and from a passage the quotes come
-        # from: a sentence backed by some other passage is beside the answer being given.
+        # A server is given its own timeout; the bundled model a few seconds of this machine.
+        deadline = time.perf_counter() + (self.settings.llm_timeout_s if self.settings.llm_url else self.settings.model_sentence_s)
         quoted = {q.n for q in quotes}
-        if verdict.supported and (not adds_to(verdict.sentence, question, quotes) or not set(verdict.cited) <= quoted):
-            verdict = dataclasses.replace(verdict, supported=False)
-        return (verdict, 0) if verdict.supported else (None, 1)
+        draft, judged, withheld, shown = "", 0, 0, []
+        for piece in generator.stream(messages, self.settings.max_answer_tokens * limit, AnswerShape(len(hits), limit)):
+            draft += piece
+            finished = _CITED_SENTENCE.findall(draft)
+            for sentence in finished[judged:]:
+                if is_refusal(sentence):
+                    continue
+                verdicts = verifier.verify(without_preamble(sentence.strip()) if judged == 0 else sentence.strip())
+                judged += 1
+                if not verdicts:
+                    continue
+                verdict = verdicts[0]
+                # It must say more than the quotes, the question and the sentences before it, and
+                # from a passage the quotes come from: a sentence backed by some other passage is
+                # beside the answer being given.
+                if verdict.supported and adds_to(verdict.sentence, question, [*quotes, *shown]) and set(verdict.cited) <= quoted:
+                    shown.append(Quote(verdict.sentence, verdict.cited[0], 0.0))
+                    keep(verdict)
+                else:
+                    withheld += 1
+            judged = len(finished)
+            if judged >= limit:
+                return withheld  # all that is asked for: stop the model there
+            if time.perf_counter() > deadline:
+                return withheld  # the machine (or the server) is too slow: what is checked so far stands
+        rest = _CITED_SENTENCE.sub("", draft).strip()
+        if rest and not is_refusal(rest):
+            withheld += 1  # the model ended on a sentence without a citation: not shown
+        return withheld
 
 
 class _Memo:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from ragapp.documents import Hit
@@ -58,13 +60,19 @@ def build_messages(
     return messages, included
 
 
-def quote_messages(question: str, quotes) -> list[dict[str, str]]:
-    """Chat messages asking for one sentence on the quoted sentences, numbered as their passages."""
+def quote_messages(question: str, quotes, sentences: int = 1, passages: Sequence[tuple[int, str]] = ()) -> list[dict[str, str]]:
+    """Chat messages asking for one sentence (or up to `sentences`) on the quoted sentences,
+    numbered as their passages; `passages` ((n, text) of the passages they come from) are shown
+    too, for a model able to join what they say (a model server's)."""
     lines = "\n".join(f"[{q.n}] {q.sentence}" for q in quotes)
     question = question.strip()
+    system = QUOTES_SYSTEM
+    if sentences > 1:
+        system = system.replace("in one short sentence", f"in at most {sentences} short sentences, each citing its quote,")
+    context = "".join(f"\n\nPassage [{n}]:\n{text}" for n, text in passages)
     return [
-        {"role": "system", "content": QUOTES_SYSTEM},
-        {"role": "user", "content": f"Question: {question}\n\nQuotes:\n{lines}\n\nQuestion: {question}"},
+        {"role": "system", "content": system},
+        {"role": "user", "content": f"Question: {question}{context}\n\nQuotes:\n{lines}\n\nQuestion: {question}"},
     ]
 
 
@@ -92,6 +100,65 @@ def answer_grammar(passages: int, max_sentences: int = 2) -> str:
         f'char ::= [^.\\[\\]\\n] | [0-9] "." [0-9]\n'
         f"number ::= {numbers}\n"
     )
+
+
+@dataclass(frozen=True)
+class AnswerShape:
+    """What the model may write: up to max_sentences sentences, each citing one of the passages
+    shown (1..passages), or the refusal. Each backend is held to it in the form it accepts: a GBNF
+    grammar (llama.cpp, vLLM) or a JSON schema (Ollama, other OpenAI-compatible servers)."""
+
+    passages: int
+    max_sentences: int = 1
+
+    @property
+    def grammar(self) -> str:
+        return answer_grammar(self.passages, self.max_sentences)
+
+    @property
+    def json_schema(self) -> dict:
+        return {
+            "type": "object",
+            "properties": {
+                "sentences": {
+                    "type": "array",
+                    "maxItems": self.max_sentences,
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "text": {"type": "string", "maxLength": 300},
+                            "cites": {"type": "integer", "enum": list(range(1, self.passages + 1))},
+                        },
+                        "required": ["text", "cites"],
+                        "additionalProperties": False,
+                    },
+                },
+            },
+            "required": ["sentences"],
+            "additionalProperties": False,
+        }
+
+
+# One finished {"text": ..., "cites": n} item of a JSON answer, however the server spaces it.
+_JSON_SENTENCE = re.compile(r'\{\s*"text"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"cites"\s*:\s*(\d+)\s*\}')
+
+
+def sentences_from_json(text: str) -> str:
+    """The finished sentences of a (possibly still growing) JSON answer as "Sentence. [n]" text,
+    the form every other backend writes; an empty list is the refusal. Whatever the server sent
+    that is not such an item is dropped: the verifier judges what is left."""
+    pieces = []
+    for match in _JSON_SENTENCE.finditer(text):
+        try:
+            sentence = json.loads(match.group(1)).strip()
+        except ValueError:
+            continue
+        if sentence:
+            sentence = sentence if sentence.endswith((".", "!", "?")) else sentence + "."
+            pieces.append(f"{sentence} [{match.group(2)}]")
+    if not pieces and re.search(r'"sentences"\s*:\s*\[\s*\]', text):
+        return REFUSAL
+    return " ".join(pieces)
 
 
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")

@@ -66,7 +66,32 @@ class Settings:
         "sentence-transformers model folder. Empty: the bundled all-MiniLM-L6-v2. "
         "Changing it requires re-ingesting with --reset.",
     )
-    context_size: int = _setting(4096, "Model context window in tokens (prompt + answer).")
+    llm_url: str = _setting(
+        "",
+        "An OpenAI-compatible model server to answer with instead of the GGUF file (http://host:port/v1): "
+        "llama.cpp's llama-server, llama-cpp-python's server, vLLM or Ollama. Its kind, model and how "
+        "answers are held to their shape are found at start-up (`ragapp settings`).",
+    )
+    llm_model: str = _setting("", "Model name sent to the model server. Empty: the first model it lists.")
+    llm_api_key: str = _setting("", "API key for the model server (sent as a Bearer token; shown as ***).")
+    llm_timeout_s: float = _setting(
+        30.0,
+        "Longest wait for the model server (to connect, and between two pieces of an answer); past it the "
+        "quoted answer stands alone, with a message saying the server did not answer.",
+    )
+    llm_parallel: int = _setting(
+        0,
+        "Questions sent to the model server at once (a server that batches: vLLM, `llama-server -np N`). "
+        "0: what the server reports (llama-server's slots), else 1.",
+    )
+    model_sentences: int = _setting(
+        0,
+        "Most sentences the model may add after the quoted answer, each checked. 0: one for the bundled "
+        "model, three for a model server.",
+    )
+    context_size: int = _setting(
+        4096, "Model context window in tokens (prompt + answer); for a model server, used when it does not say."
+    )
     threads: int = _setting(0, "CPU threads for the model. 0: all cores.")
     gpu_layers: int = _setting(0, "Model layers offloaded to a GPU (needs a GPU build of llama-cpp-python).")
     temperature: float = _setting(0.0, "Sampling temperature; 0 gives the same answer to the same question.")
@@ -207,6 +232,12 @@ class Settings:
             parse_headers(self.chroma_headers)
         except ValueError as exc:
             raise SettingsError(f"chroma_headers: {exc}") from None
+        if self.llm_url and not self.llm_url.startswith(("http://", "https://")):
+            raise SettingsError(f"llm_url must be an http:// or https:// address, got {self.llm_url!r}")
+        if self.llm_timeout_s <= 0:
+            raise SettingsError("llm_timeout_s must be positive")
+        if self.llm_parallel < 0 or self.model_sentences < 0:
+            raise SettingsError("llm_parallel and model_sentences must not be negative")
         if self.chroma_timeout_s <= 0 or self.chroma_idle_s < 0:
             raise SettingsError("chroma_timeout_s must be positive and chroma_idle_s not negative")
 
@@ -231,7 +262,14 @@ class Settings:
         values = {f.name: str(getattr(self, f.name)) for f in dataclasses.fields(self)}
         if self.chroma_headers:
             values["chroma_headers"] = "; ".join(f"{name}: ***" for name, _ in parse_headers(self.chroma_headers))
+        if self.llm_api_key:
+            values["llm_api_key"] = "***"
         return values
+
+    @property
+    def answer_sentences(self) -> int:
+        """Most sentences of the model's after the quotes (see model_sentences)."""
+        return self.model_sentences or (3 if self.llm_url else 1)
 
     def replace(self, **changes: Any) -> "Settings":
         """A copy with some settings changed."""

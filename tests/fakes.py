@@ -43,11 +43,11 @@ class ScriptedGenerator:
         self.reply = reply
         self.context_size = context_size
         self.calls: list[list[dict]] = []
-        self.grammars: list[str | None] = []
+        self.grammars: list[str | None] = []  # the GBNF of each call's answer shape
 
-    def stream(self, messages: Sequence[dict], max_tokens: int, grammar: str | None = None) -> Iterator[str]:
+    def stream(self, messages: Sequence[dict], max_tokens: int, shape=None) -> Iterator[str]:
         self.calls.append(list(messages))
-        self.grammars.append(grammar)
+        self.grammars.append(shape.grammar if shape else None)
         text = self.reply(list(messages)) if callable(self.reply) else self.reply
         for word in re.findall(r"\S+\s*", text):
             yield word

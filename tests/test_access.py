@@ -275,3 +275,32 @@ def test_a_question_that_gives_up_waiting_frees_its_place():
     with queue.turn():  # not stuck behind the one that left
         pass
     assert len(queue) == 0
+
+
+def test_a_model_server_with_slots_is_given_that_many_questions_at_once():
+    queue = FairQueue(slots=2)
+    inside, most, told = [], [0], {}
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def ask(n):
+        with queue.turn(on_wait=lambda ahead: told.setdefault(n, ahead)):
+            with lock:
+                inside.append(n)
+                most[0] = max(most[0], len(inside))
+            release.wait(5)
+            with lock:
+                inside.remove(n)
+
+    threads = []
+    for n in range(4):  # in order of arrival
+        threads.append(threading.Thread(target=ask, args=(n,)))
+        threads[-1].start()
+        time.sleep(0.05)
+    time.sleep(0.1)
+    assert sorted(inside) == [0, 1]  # the first two at once; the others wait their turn
+    assert told == {2: 1, 3: 2}
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert most[0] == 2 and len(queue) == 0

@@ -7,7 +7,8 @@ import dataclasses
 import streamlit as st
 
 from ragapp.embedder import choose_precision
-from ragapp.models import resolve_embed_model, resolve_llm
+from ragapp.factory import describe_model
+from ragapp.models import resolve_embed_model
 from ragapp.pipeline import Pipeline
 from ragapp.settings import ENV_PREFIX
 
@@ -23,7 +24,7 @@ def page(pipeline: Pipeline) -> None:
     st.subheader("Models and store")
     st.table(
         [
-            {"What": "Chat model (GGUF)", "In force": str(resolve_llm(settings.model_path))},
+            {"What": "Chat model", "In force": describe_model(settings)},
             {"What": "Embedding model", "In force": str(resolve_embed_model(settings.embed_model))},
             {"What": "Embedding precision", "In force": f"{precision.value} ({precision.reason})"},
             {"What": "Reranker", "In force": settings.reranker_path or "none"},

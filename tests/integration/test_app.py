@@ -232,3 +232,23 @@ def test_a_stopped_chroma_server_is_reported_and_the_app_answers_again_once_it_i
         assert latest.name == "assistant" and any("leave-policy.md" in as_read(e.label) for e in latest.expander)
     finally:
         server.stop()
+
+
+def test_a_model_server_that_is_down_is_reported_under_the_quoted_answer(app_store, monkeypatch):
+    from ragapp.store.server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    monkeypatch.setenv("RAGAPP_LLM_URL", url)
+    monkeypatch.setenv("RAGAPP_LLM_TIMEOUT_S", "2")
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    assert not at.exception
+    at.chat_input[0].set_value("How many days of paid annual leave do full-time employees get?").run()
+    assert not at.exception
+    answer = at.chat_message[1]
+    assert "27 days" in answer.markdown[0].value
+    captions = " ".join(as_read(c.value) for c in answer.caption)
+    assert "No sentence from the model" in captions and "cannot be reached" in captions, captions
+    # The app stays up: the next question is answered the same way.
+    at.chat_input[0].set_value("What is the daily meal allowance when travelling?").run()
+    assert not at.exception and "45 euros" in at.chat_message[3].markdown[0].value
