@@ -77,7 +77,7 @@ def test_ask_as_a_user_on_the_command_line_is_refused_outside_their_collections(
     assert "access denied: rita may not read the collection 'secret'" in refused.stderr
     assert "Harvard" not in refused.stdout
     allowed = run_cli(
-        ["ragapp", "ask", "--user", "rita", "--collection", "public", "--json", "In what country is Normandy located?"], store_dir
+        ["ragapp", "ask", "--user", "rita", "--collection", "public", "--json", "Who was the Norman king of Sicily?"], store_dir
     )
     assert allowed.returncode == 0, allowed.stderr
     answer = json.loads(allowed.stdout)
