@@ -64,6 +64,9 @@ class FakeServer:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                if self.path == "/tokenize" and fake.props is not None:  # llama-server's tokenizer: a word a token
+                    self._send(200, json.dumps({"tokens": list(range(len(body["content"].split())))}).encode())
+                    return
                 fake.requests.append(body)
                 if fake.mode == "error500":
                     self._send(500, b'{"error": {"message": "CUDA out of memory"}}')

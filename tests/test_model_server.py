@@ -40,6 +40,11 @@ def test_the_probe_tells_which_server_model_and_constraint(settings):
         assert "llama.cpp server b6000" in info.describe() and "4 slots" in info.describe()
         pipeline = Pipeline(settings.replace(llm_url=llama.url), embedder=HashEmbedder())
         assert pipeline.generator.context_size == 8192 and pipeline.model_queue.slots == 4
+        # Token counts come from the server's own tokenizer where it has one ...
+        assert pipeline.generator.count_tokens("three words here") == 3
+    with FakeServer() as plain:
+        # ... and are over-estimated where it has none.
+        assert ServerGenerator(plain.url).count_tokens("three words here") >= len("three words here") / 4
 
 
 def test_each_server_gets_the_shape_the_way_it_takes_it(settings, sample_copy):
@@ -128,3 +133,22 @@ def test_a_server_that_is_down_gives_the_quoted_answer_with_the_reason(settings,
 def test_a_json_answer_still_growing_gives_only_its_finished_sentences():
     text = '{"sentences": [{"text": "Leave is 27 days.", "cites": 1}, {"text": "Carried-over days'
     assert sentences_from_json(text) == "Leave is 27 days. [1]"
+
+
+def test_ragapp_settings_says_which_model_answers_and_hides_the_key(tmp_path, monkeypatch, capsys):
+    from ragapp.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RAGAPP_STORE_DIR", str(tmp_path / "store"))
+    monkeypatch.setenv("RAGAPP_CHROMA", "embedded")
+    assert main(["settings"]) == 0
+    assert "# chat model: " in (out := capsys.readouterr().out) and "SmolLM2" in out and "in this process" in out
+    with FakeServer(props={"default_generation_settings": {"n_ctx": 8192}, "total_slots": 2}) as server:
+        monkeypatch.setenv("RAGAPP_LLM_URL", server.url)
+        monkeypatch.setenv("RAGAPP_LLM_API_KEY", "s3cret-key")
+        assert main(["settings"]) == 0
+        out = capsys.readouterr().out
+    assert f"# chat model: llama.cpp server at {server.url}, model fake-7b, answers held to a GBNF grammar" in out
+    assert "s3cret-key" not in out and "llm_api_key = ***" in out
+    assert main(["settings"]) == 0  # the server gone: said, not a traceback
+    assert f"# chat model: not answering: the model server at {server.url} did not answer" in capsys.readouterr().out

@@ -78,6 +78,12 @@ def test_the_probe_finds_llama_cpp_pythons_server_and_its_grammar(llama_server):
     assert info.model.endswith(".gguf")
 
 
+def test_token_counts_come_from_the_servers_tokenizer(served, real_generator):
+    text = "While travelling for work you may claim meals up to a daily allowance of 45 euros."
+    # The server counts the start-of-text token too.
+    assert abs(served.generator.count_tokens(text) - real_generator.count_tokens(text)) <= 1
+
+
 def test_sample_questions_are_answered_through_the_server_with_checked_citations(served):
     paths = []
     for question, fact in (
