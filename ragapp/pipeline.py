@@ -19,7 +19,7 @@ from ragapp.followup import standalone_question
 from ragapp.generator import FairQueue, Generator
 from ragapp.model_server import ModelServerError
 from ragapp.ingestion import IngestReport, Limits, Progress, ingest
-from ragapp.prompts import REFUSAL, TEMPLATE_OVERHEAD_TOKENS, AnswerShape, is_refusal, quote_messages, without_preamble
+from ragapp.prompts import REFUSAL, TEMPLATE_OVERHEAD_TOKENS, AnswerShape, is_refusal, passage_block, quote_messages, without_preamble
 from ragapp.reranker import Reranker
 from ragapp.retriever import retrieve
 from ragapp.settings import Settings
@@ -294,14 +294,16 @@ class Pipeline:
             return 0  # no room for the model: the quoted answer stands alone
         if limit > 1:
             # A model that may write several sentences also reads the passages the quotes come
-            # from, as many as its context holds, so that it can join what they say.
-            shown: list[tuple[int, str]] = []
+            # from, as many as its context holds, so that it can join what they say. Each passage
+            # is measured once (a server's token count is a round trip).
+            used, shown = cost(messages), []
             for n in dict.fromkeys(q.n for q in quotes):
-                wider = quote_messages(question, quotes, limit, [*shown, (n, hits[n - 1].passage.text)])
-                if cost(wider) > room:
+                text = hits[n - 1].passage.text
+                used += generator.count_tokens(passage_block(n, text))
+                if used > room:
                     break
-                shown.append((n, hits[n - 1].passage.text))
-                messages = wider
+                shown.append((n, text))
+            messages = quote_messages(question, quotes, limit, shown)
         passages = [h.passage.text for h in hits]
         verifier = Verifier(embedder, passages, self.settings.min_support)
         set_threads = getattr(generator, "set_threads", None)

@@ -60,6 +60,11 @@ def build_messages(
     return messages, included
 
 
+def passage_block(n: int, text: str) -> str:
+    """A whole passage as quote_messages shows it, numbered as its quotes."""
+    return f"\n\nPassage [{n}]:\n{text}"
+
+
 def quote_messages(question: str, quotes, sentences: int = 1, passages: Sequence[tuple[int, str]] = ()) -> list[dict[str, str]]:
     """Chat messages asking for one sentence (or up to `sentences`) on the quoted sentences,
     numbered as their passages; `passages` ((n, text) of the passages they come from) are shown
@@ -69,7 +74,7 @@ def quote_messages(question: str, quotes, sentences: int = 1, passages: Sequence
     system = QUOTES_SYSTEM
     if sentences > 1:
         system = system.replace("in one short sentence", f"in at most {sentences} short sentences, each citing its quote,")
-    context = "".join(f"\n\nPassage [{n}]:\n{text}" for n, text in passages)
+    context = "".join(passage_block(n, text) for n, text in passages)
     return [
         {"role": "system", "content": system},
         {"role": "user", "content": f"Question: {question}{context}\n\nQuotes:\n{lines}\n\nQuestion: {question}"},
