@@ -1,5 +1,5 @@
-"""`ragapp ask | documents | settings | bench | eval | users | grant | revoke`: the library from
-the command line, for scripts and for the person who runs the app."""
+"""`ragapp ask | documents | settings | bench | eval | users | grant | revoke | keys | serve | mcp`:
+the library from the command line, for scripts and for the person who runs the app."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 from ragapp.accounts import ACCESS, ROLES, AccessDenied, AccountError
-from ragapp.documents import DECLINED
+from ragapp.documents import DECLINED, QuestionError
 from ragapp.ingestion import UsageError
+from ragapp.keys import KeyRefused
 from ragapp.models import ModelNotFoundError
 from ragapp.settings import Settings, SettingsError
 from ragapp.store import Filter, StoreError
@@ -79,6 +80,27 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("name")
     revoke.add_argument("collection")
 
+    keys = commands.add_parser("keys", help="manage the API keys of `ragapp serve` (each acts as one person)")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="make a key for an account and print it (the only time it is shown)")
+    create.add_argument("name", help="the account the key acts as ('local' with sign-in none: the machine's owner)")
+    create.add_argument("--expires", type=float, metavar="DAYS", help="the key stops working after this many days")
+    create.add_argument("--label", default="", help="what the key is for (shown in the list)")
+    listed = key_commands.add_parser("list", help="list the keys: id, person, state, dates (never the keys themselves)")
+    listed.add_argument("--user", metavar="NAME", help="only this person's keys")
+    revoke_key = key_commands.add_parser("revoke", help="stop a key from working, at once")
+    revoke_key.add_argument("key_id", help="the key's id, as `ragapp keys list` shows it (rag_...)")
+
+    serve = commands.add_parser("serve", help="serve the HTTP API (OpenAI-compatible chat, /v1/ask, documents)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+
+    mcp = commands.add_parser("mcp", help="a Model Context Protocol server on stdio, with search and ask tools")
+    mcp.add_argument(
+        "--user", metavar="NAME",
+        help="act as this account, with its rights (default: the machine's owner, who may read everything)",
+    )
+
     bench = commands.add_parser("bench", help="measure ingest, retrieval and generation speed on a folder")
     bench.add_argument("path", type=Path, help="folder of documents to measure with")
     bench.add_argument("--queries", type=int, default=50, help="retrieval queries to time (default 50)")
@@ -126,10 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.load(args.config)
         return COMMANDS[args.command](args, settings)
-    except AccessDenied as exc:
+    except (AccessDenied, KeyRefused) as exc:
         print(f"ragapp: access denied: {exc}", file=sys.stderr)
         return EXIT_DENIED
-    except (SettingsError, StoreError, ModelNotFoundError, UsageError, AccountError) as exc:
+    except (SettingsError, StoreError, ModelNotFoundError, UsageError, AccountError, QuestionError) as exc:
         print(f"ragapp: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -295,9 +317,58 @@ def cmd_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from ragapp.pipeline import Pipeline
+    from ragapp.workspace import key_owner
+
+    pipeline = Pipeline(settings)
+    keys = pipeline.keys
+    if args.keys_command == "create":
+        info, secret = keys.create(key_owner(pipeline, args.name), args.expires, args.label)
+        until = f", expires {_date(info.expires_at)}" if info.expires_at else ""
+        print(secret)
+        print(f"key {info.id} acts as {info.user}{until}. Keep it now: it is not shown again.", file=sys.stderr)
+    elif args.keys_command == "revoke":
+        if keys.revoke(args.key_id):
+            print(f"revoked {args.key_id}: it no longer works")
+        else:
+            raise UsageError(f"no active key {args.key_id!r} (see ragapp keys list)")
+    else:
+        listed = keys.keys(args.user)
+        if not listed:
+            print("no API keys yet: ragapp keys create NAME")
+        now = time.time()
+        for info in listed:
+            columns = [info.id, info.user, info.state(now), f"created {_date(info.created_at)}",
+                       f"expires {_date(info.expires_at)}" if info.expires_at else "no expiry",
+                       f"last used {_date(info.last_used_at)}" if info.last_used_at else "never used", info.label]
+            print("\t".join(c for c in columns if c))
+    return EXIT_OK
+
+
+def _date(when: float | None) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(when).strftime("%Y-%m-%d %H:%M") if when else ""
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from ragapp.api import serve
+
+    return serve(settings, args.host, args.port)
+
+
+def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
+    from ragapp.mcp_server import run
+
+    return run(settings, args.user)
+
+
 COMMANDS = {
     "ask": cmd_ask, "eval": cmd_eval, "documents": cmd_documents, "settings": cmd_settings, "bench": cmd_bench,
-    "users": cmd_users, "grant": cmd_grant, "revoke": cmd_revoke,
+    "users": cmd_users, "grant": cmd_grant, "revoke": cmd_revoke, "keys": cmd_keys, "serve": cmd_serve, "mcp": cmd_mcp,
 }
 
 if __name__ == "__main__":

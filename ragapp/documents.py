@@ -7,6 +7,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+class QuestionError(ValueError):
+    """A question that cannot be asked as it is (empty, too long); the message says why."""
+
+
 @dataclass(frozen=True)
 class Page:
     """Text of one page (PDF) or of a whole file (number None: text, Markdown, HTML, DOCX)."""

@@ -33,6 +33,10 @@ def generate(generator: Generator, messages: Sequence[Message], max_tokens: int,
     return "".join(generator.stream(messages, max_tokens, shape))
 
 
+class Cancelled(Exception):
+    """The person who asked has gone (a closed tab, a client that disconnected): stop, free the model."""
+
+
 class FairQueue:
     """The one model, taken in turns: first come, first served, and each waiting question knows
     how many are ahead of it. (A plain lock lets any waiter in next, so one question could wait
@@ -44,20 +48,23 @@ class FairQueue:
         self.slots = slots  # questions the model takes at once (a model server that batches: more)
 
     @contextmanager
-    def turn(self, on_wait: Callable[[int], None] | None = None) -> Iterator[None]:
-        """Hold the model for the block. on_wait(n) hears how many are ahead, whenever that changes."""
+    def turn(self, on_wait: Callable[[int], None] | None = None, cancelled: threading.Event | None = None) -> Iterator[None]:
+        """Hold the model for the block. on_wait(n) hears how many are ahead, whenever that changes;
+        when cancelled is set while waiting, Cancelled is raised and the place is given up at once."""
         ticket = object()
         with self._changed:
             self._waiting.append(ticket)
         try:
             told = 0
             while True:
+                if cancelled is not None and cancelled.is_set():
+                    raise Cancelled()
                 with self._changed:
                     ahead = self._waiting.index(ticket) - max(1, self.slots) + 1
                     if ahead <= 0:
                         break
                     if ahead == told:
-                        self._changed.wait(timeout=1.0)
+                        self._changed.wait(timeout=1.0 if cancelled is None else 0.05)
                         continue
                 told = ahead
                 if on_wait:

@@ -16,7 +16,7 @@ from ragapp.embedder import Embedder
 from ragapp.compose import adds_to, compose, overview_request, summarise
 from ragapp.extract import Context, Quote
 from ragapp.followup import standalone_question
-from ragapp.generator import FairQueue, Generator
+from ragapp.generator import Cancelled, FairQueue, Generator
 from ragapp.model_server import ModelServerError
 from ragapp.ingestion import IngestReport, Limits, Progress, ingest
 from ragapp.prompts import REFUSAL, TEMPLATE_OVERHEAD_TOKENS, AnswerShape, is_refusal, passage_block, quote_messages, without_preamble
@@ -30,6 +30,7 @@ from ragapp.verify import Verifier
 if TYPE_CHECKING:
     from ragapp.accounts import Accounts
     from ragapp.history import History
+    from ragapp.keys import ApiKeys
 
 
 NO_DOCUMENTS = "There are no documents in this collection yet: upload some or run ingest."
@@ -50,6 +51,7 @@ class Pipeline:
         self.model_queue = FairQueue()
         self._accounts = None
         self._history = None
+        self._keys = None
 
     # --- backends, loaded on first use ---------------------------------------------------------
 
@@ -86,6 +88,16 @@ class Pipeline:
             if self._accounts is None:
                 self._accounts = Accounts(self.settings.app_db_path)
             return self._accounts
+
+    @property
+    def keys(self) -> "ApiKeys":
+        """API keys, in the same file: each acts as one person (ragapp.workspace.workspace_for_key)."""
+        from ragapp.keys import ApiKeys
+
+        with self._lock:
+            if self._keys is None:
+                self._keys = ApiKeys(self.settings.app_db_path)
+            return self._keys
 
     @property
     def history(self) -> "History":
@@ -183,6 +195,7 @@ class Pipeline:
         only: Filter | None = None,
         follows: str | None = None,
         on_queue: Callable[[int], None] | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Answer:
         """Answer from the collection's passages only: quoted sentences first, then at most one
         sentence of the model's, shown only when the verifier finds it in the passage it cites.
@@ -193,6 +206,8 @@ class Pipeline:
         documents the filter matches. follows is the previous turn's `Answer.query` in a
         conversation: a follow-up question ("and for contractors?") is searched with it.
         on_queue(n) hears, while the question waits for the model, how many are ahead of it.
+        cancelled, once set (the asker has gone), stops the answer with Cancelled, whether it is
+        waiting for the model or being written, and frees the model for the next question.
         """
         started = time.perf_counter()
         cpu_at_start = Snapshot.now()  # how busy others keep the machine, measured while we retrieve
@@ -266,8 +281,10 @@ class Pipeline:
             show(" " + verdict.render())
 
         try:
-            with self.model_queue.turn(on_queue):
-                answer.withheld = self._model_sentences(focus, composed.quotes, hits, embedder, keep, cpu_at_start)
+            with self.model_queue.turn(on_queue, cancelled):
+                answer.withheld = self._model_sentences(
+                    focus, composed.quotes, hits, embedder, keep, cpu_at_start, cancelled
+                )
         except ModelServerError as exc:
             answer.notice = f"No sentence from the model: {exc}."
         if kept:
@@ -277,7 +294,7 @@ class Pipeline:
             answer.path = GENERATED
         return finish(answer)
 
-    def _model_sentences(self, question, quotes, hits, embedder, keep, cpu_since=None) -> int:
+    def _model_sentences(self, question, quotes, hits, embedder, keep, cpu_since=None, cancelled=None) -> int:
         """The model's sentences on the quoted sentences (a short prompt), each passed to keep() as
         soon as it is written, when the verifier finds it in a passage and it says something the
         quotes do not say as such; returns how many were withheld. Up to settings.answer_sentences
@@ -313,30 +330,39 @@ class Pipeline:
         deadline = time.perf_counter() + (self.settings.llm_timeout_s if self.settings.llm_url else self.settings.model_sentence_s)
         quoted = {q.n for q in quotes}
         draft, judged, withheld, shown = "", 0, 0, []
-        for piece in generator.stream(messages, self.settings.max_answer_tokens * limit, AnswerShape(len(hits), limit)):
-            draft += piece
-            finished = _CITED_SENTENCE.findall(draft)
-            for sentence in finished[judged:]:
-                if is_refusal(sentence):
-                    continue
-                verdicts = verifier.verify(without_preamble(sentence.strip()) if judged == 0 else sentence.strip())
-                judged += 1
-                if not verdicts:
-                    continue
-                verdict = verdicts[0]
-                # It must say more than the quotes, the question and the sentences before it, and
-                # from a passage the quotes come from: a sentence backed by some other passage is
-                # beside the answer being given.
-                if verdict.supported and adds_to(verdict.sentence, question, [*quotes, *shown]) and set(verdict.cited) <= quoted:
-                    shown.append(Quote(verdict.sentence, verdict.cited[0], 0.0))
-                    keep(verdict)
-                else:
-                    withheld += 1
-            judged = len(finished)
-            if judged >= limit:
-                return withheld  # all that is asked for: stop the model there
-            if time.perf_counter() > deadline:
-                return withheld  # the machine (or the server) is too slow: what is checked so far stands
+        pieces = iter(generator.stream(messages, self.settings.max_answer_tokens * limit, AnswerShape(len(hits), limit)))
+        try:
+            for piece in pieces:
+                if cancelled is not None and cancelled.is_set():
+                    raise Cancelled()
+                draft += piece
+                finished = _CITED_SENTENCE.findall(draft)
+                for sentence in finished[judged:]:
+                    if is_refusal(sentence):
+                        continue
+                    verdicts = verifier.verify(without_preamble(sentence.strip()) if judged == 0 else sentence.strip())
+                    judged += 1
+                    if not verdicts:
+                        continue
+                    verdict = verdicts[0]
+                    # It must say more than the quotes, the question and the sentences before it, and
+                    # from a passage the quotes come from: a sentence backed by some other passage is
+                    # beside the answer being given.
+                    if verdict.supported and adds_to(verdict.sentence, question, [*quotes, *shown]) and set(verdict.cited) <= quoted:
+                        shown.append(Quote(verdict.sentence, verdict.cited[0], 0.0))
+                        keep(verdict)
+                    else:
+                        withheld += 1
+                judged = len(finished)
+                if judged >= limit:
+                    return withheld  # all that is asked for: stop the model there
+                if time.perf_counter() > deadline:
+                    return withheld  # the machine (or the server) is too slow: what is checked so far stands
+        finally:
+            # Closed here, not whenever it is collected: the model is held until its stream ends.
+            close = getattr(pieces, "close", None)
+            if close:
+                close()
         rest = _CITED_SENTENCE.sub("", draft).strip()
         if rest and not is_refusal(rest):
             withheld += 1  # the model ended on a sentence without a citation: not shown

@@ -152,6 +152,9 @@ class Settings:
         300.0, "How long an ingest or upload waits for another writer of the same store before giving up."
     )
     max_upload_mb: float = _setting(50.0, "Largest file (MB) the app accepts as an upload.")
+    max_question_chars: int = _setting(
+        2000, "Longest question accepted, in characters (the app, the CLI's ask, the HTTP API and MCP)."
+    )
     sign_in: str = _setting(
         "none",
         "Who uses the app: 'none' (one local user, who may do everything: for one person on their own "
@@ -222,6 +225,8 @@ class Settings:
             raise SettingsError(f"sign_in must be 'none', 'accounts' or 'proxy', got {self.sign_in!r}")
         if self.max_upload_mb <= 0:
             raise SettingsError("max_upload_mb must be positive")
+        if self.max_question_chars <= 0:
+            raise SettingsError("max_question_chars must be positive")
         if self.embed_precision not in PRECISIONS:
             raise SettingsError(f"embed_precision must be one of {', '.join(PRECISIONS)}, got {self.embed_precision!r}")
         if self.chroma not in ("local", "embedded"):

@@ -117,13 +117,22 @@ def detect_type(data: bytes, name: str) -> str:
     return ".txt"
 
 
+TOO_LARGE = "over the upload size limit"
+
+
+def size_refusal(size: int, max_mb: float) -> str | None:
+    """Why a file of this many bytes is refused, or None when its size is allowed."""
+    if size > max_mb * 1_000_000:
+        return f"{TOO_LARGE} ({size / 1_000_000:.1f} MB; the limit is {max_mb:g} MB)"
+    return None
+
+
 def save_upload(data: bytes, original_name: str, upload_dir: Path, max_mb: float) -> SavedUpload:
     """Check an upload and store it under its content hash; raises UploadRejected with the reason."""
     # The size first: nothing else is worth doing with a file that is too big.
-    if len(data) > max_mb * 1_000_000:
-        raise UploadRejected(
-            f"over the upload size limit ({len(data) / 1_000_000:.1f} MB; the limit is {max_mb:g} MB)"
-        )
+    refusal = size_refusal(len(data), max_mb)
+    if refusal:
+        raise UploadRejected(refusal)
     suffix = detect_type(data, original_name)
     upload_dir = Path(upload_dir)
     upload_dir.mkdir(parents=True, exist_ok=True)

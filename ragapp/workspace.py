@@ -1,18 +1,25 @@
 """One person's view of the library: what they may read, write and manage, checked on every call
-from their identity (never from what a browser sends). The app and `ragapp ask --user` go through it."""
+from their identity (never from what a browser sends). The app, the HTTP API, the MCP server and
+`ragapp ask --user` go through it, and nothing else: `Door` decides who is asking."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from ragapp.accounts import LOCAL_USER, AccessDenied, AccountError, User, check_name
-from ragapp.documents import Answer
+from ragapp.documents import Answer, Hit, Passage, QuestionError
 from ragapp.history import Conversation, Turn
+from ragapp.keys import KeyRefused
 from ragapp.ingestion import FAILED, FileOutcome, IngestReport, Progress
+from ragapp.pages import RenderedPage, render_pdf_page
 from ragapp.pipeline import Pipeline
+from ragapp.retriever import retrieve
+from ragapp.settings import Settings
 from ragapp.store import DocumentRecord, Failure, Filter, check_collection_name
-from ragapp.uploads import UploadRejected, save_upload
+from ragapp.text import content_words
+from ragapp.uploads import UploadRejected, save_upload, size_refusal
 
 SIGN_IN_MODES = ("none", "accounts", "proxy")
 
@@ -24,6 +31,10 @@ class Workspace:
         self.pipeline = pipeline
         self.user = user
         self._accounts = pipeline.accounts
+
+    @property
+    def settings(self) -> Settings:
+        return self.pipeline.settings
 
     # --- rights ---------------------------------------------------------------------------------
 
@@ -64,10 +75,47 @@ class Workspace:
         only: Filter | None = None,
         follows: str | None = None,
         on_queue: Callable[[int], None] | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Answer:
         """Answer from one collection the person may read; retrieval sees no other."""
         self._require_read(collection)
-        return self.pipeline.ask(question, collection, on_token=on_token, only=only, follows=follows, on_queue=on_queue)
+        self._check_question(question)
+        return self.pipeline.ask(
+            question, collection, on_token=on_token, only=only, follows=follows, on_queue=on_queue, cancelled=cancelled
+        )
+
+    def search(self, query: str, collection: str, only: Filter | None = None, k: int | None = None) -> list[Hit]:
+        """The passages closest to the query in one collection the person may read, best first."""
+        store = self.pipeline.store(self._require_read(collection))
+        self._check_question(query, "query")
+        store.refresh()
+
+        weights = store.word_weights(sorted(content_words(query)))
+        settings = self.settings
+        return retrieve(
+            query, self.pipeline.embedder, store, k or settings.top_k, (), settings.retrieval,
+            only=only, word_weights=weights, reranker=self.pipeline.reranker,
+        )
+
+    def _check_question(self, question: str, what: str = "question") -> None:
+        # Each word of a question costs a lookup in the word index: the length is bounded.
+        limit = self.settings.max_question_chars
+        if not question.strip():
+            raise QuestionError(f"the {what} is empty")
+        if len(question) > limit:
+            raise QuestionError(f"the {what} is {len(question)} characters long; at most {limit} are accepted")
+
+    def passage(self, collection: str, doc_id: str, passage_id: str) -> Passage | None:
+        store = self.pipeline.store(self._require_read(collection))
+        return next((p for p in store.passages_of(doc_id) if p.id == passage_id), None)
+
+    def page_image(self, collection: str, doc_id: str, page: int, passage_text: str = "") -> RenderedPage | None:
+        """A PDF page of a document the person may read, the passage highlighted; None when the
+        document or its file is gone or it is not a PDF."""
+        path = self.original(collection, doc_id)
+        if path is None or path.suffix.lower() != ".pdf":
+            return None
+        return render_pdf_page(path, page, passage_text)
 
     def documents(self, collection: str) -> list[DocumentRecord]:
         return self.pipeline.store(self._require_read(collection)).documents()
@@ -88,13 +136,14 @@ class Workspace:
 
     def upload(
         self,
-        files: Sequence[tuple[str, bytes]],
+        files: Sequence[tuple[str, bytes | int]],
         collection: str,
         on_progress: Callable[[Progress], None] | None = None,
         on_wait: Callable[[str], None] | None = None,
     ) -> IngestReport:
         """Keep each (name, content) under a generated name in the collection's upload folder and
-        ingest it under its own name. A file refused (size, type) gets its outcome; the rest go on."""
+        ingest it under its own name. A file refused (size, type) gets its outcome; the rest go on.
+        Instead of its content, a file too large to read may be given as its size in bytes."""
         self._require_write(collection)
         settings = self.pipeline.settings
         folder = settings.upload_dir / collection
@@ -102,6 +151,8 @@ class Workspace:
         refused: list[FileOutcome] = []
         for name, data in files:
             try:
+                if isinstance(data, int):
+                    raise UploadRejected(size_refusal(data, settings.max_upload_mb) or "the file was not received")
                 saved = save_upload(data, name, folder, settings.max_upload_mb)
             except UploadRejected as exc:
                 refused.append(FileOutcome("", _shown_name(name), FAILED, reason=str(exc)))
@@ -116,6 +167,9 @@ class Workspace:
 
     def delete_document(self, doc_id: str, collection: str) -> int:
         return self.pipeline.delete_document(doc_id, self._require_write(collection))
+
+    def record(self, collection: str, doc_id: str) -> DocumentRecord | None:
+        return self.pipeline.store(self._require_read(collection)).record(doc_id)
 
     # --- history: each person's own -------------------------------------------------------------
 
@@ -143,6 +197,16 @@ class Workspace:
     def users(self) -> list[User]:
         self._require_admin()
         return self._accounts.users()
+
+    def vectors_status(self) -> str:
+        """Where the vectors are kept and whether the store answers (admins: the Settings page)."""
+        self._require_admin()
+        return self.pipeline.store().chroma.status()
+
+    def known_collections(self) -> list[str]:
+        """Every collection anyone could be given (admins only: it names collections others hold)."""
+        self._require_admin()
+        return all_collections(self.pipeline)
 
     def grants(self) -> list[tuple[str, str, str]]:
         self._require_admin()
@@ -188,6 +252,77 @@ def workspace_for(pipeline: Pipeline, name: str | None) -> Workspace:
     if name is None:
         return Workspace(pipeline, LOCAL_USER)
     return Workspace(pipeline, pipeline.accounts.require(check_name(name)))
+
+
+class Door:
+    """How people get in, whichever front end they use (the app, the API, the MCP server): the
+    sign-in mode, passwords, the sign-on proxy's header and API keys each give a Workspace.
+    Who is asking is decided here, never by a front end of its own."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+
+    @property
+    def mode(self) -> str:
+        return self._pipeline.settings.sign_in
+
+    @property
+    def proxy_header(self) -> str:
+        return self._pipeline.settings.proxy_header
+
+    def local(self) -> Workspace:
+        """The machine's owner, who may do everything: sign-in off only."""
+        if self.mode != "none":
+            raise AccessDenied("sign-in is on: nobody is let in without signing in")
+        return Workspace(self._pipeline, LOCAL_USER)
+
+    def account(self, name: str | None) -> Workspace | None:
+        """The workspace of an account already signed in (a session remembers the name); None
+        once the account is gone, so a removed person is signed out at their next step."""
+        user = self._pipeline.accounts.get(name) if name else None
+        return Workspace(self._pipeline, user) if user else None
+
+    def password(self, name: str, password: str) -> Workspace | None:
+        """Signed in with a password; None when it is wrong (AccountError: too many tries)."""
+        user = self._pipeline.accounts.authenticate(name, password)
+        return Workspace(self._pipeline, user) if user else None
+
+    def needs_first_account(self) -> bool:
+        return self._pipeline.accounts.is_empty()
+
+    def first_account(self, name: str, password: str) -> Workspace:
+        """The first account, an admin; refused once any account exists."""
+        user = self._pipeline.accounts.add(name, "admin", password, only_if_first=True)
+        return Workspace(self._pipeline, user)
+
+    def proxy(self, headers: Mapping[str, str]) -> Workspace | None:
+        user = proxy_user(self._pipeline, headers)
+        return Workspace(self._pipeline, user) if user else None
+
+    def key(self, secret: str) -> Workspace:
+        return workspace_for_key(self._pipeline, secret)
+
+
+def workspace_for_key(pipeline: Pipeline, key: str) -> Workspace:
+    """The workspace of the person an API key acts as; KeyRefused when the key cannot be used
+    (unknown, revoked, expired, or its account is gone). The person's rights are read afresh
+    on every call: a revoked grant ends the key's access to that collection at once."""
+    name = pipeline.keys.user_of(key)
+    if name == LOCAL_USER.name and pipeline.settings.sign_in == "none":
+        return Workspace(pipeline, LOCAL_USER)
+    user = pipeline.accounts.get(name)
+    if user is None:
+        raise KeyRefused(f"the API key's account {name!r} no longer exists")
+    return Workspace(pipeline, user)
+
+
+def key_owner(pipeline: Pipeline, name: str) -> str:
+    """Check that an API key can be made for this name: an account, or (sign-in none) the
+    machine's owner, 'local'."""
+    if name == LOCAL_USER.name and pipeline.settings.sign_in == "none":
+        return name
+    pipeline.accounts.require(check_name(name))
+    return name
 
 
 def proxy_user(pipeline: Pipeline, headers: Mapping[str, str]) -> User | None:

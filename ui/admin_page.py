@@ -7,7 +7,7 @@ import streamlit as st
 
 from ragapp.accounts import ACCESS, ROLES, AccessDenied, AccountError
 from ragapp.store import StoreError
-from ragapp.workspace import Workspace, all_collections
+from ragapp.workspace import Workspace
 from ui.render import inert
 
 
@@ -18,7 +18,7 @@ def page(workspace: Workspace) -> None:
     except AccessDenied:
         st.error("Only administrators manage people and access.")
         return
-    if workspace.pipeline.settings.sign_in == "none":
+    if workspace.settings.sign_in == "none":
         st.info(
             "Sign-in is off (RAGAPP_SIGN_IN=none): everyone who reaches this app may do everything. "
             "Set RAGAPP_SIGN_IN=accounts (or proxy) to make these accounts and grants count."
@@ -90,7 +90,7 @@ def _change_user(workspace: Workspace, names: list[str]) -> None:
 def _grants(workspace: Workspace, names: list[str], grants: list[tuple[str, str, str]]) -> None:
     st.subheader("Give access to a collection")
     name = st.selectbox("Person", names, key="grant-user")
-    known = all_collections(workspace.pipeline)
+    known = workspace.known_collections()
     collection = st.selectbox("Collection", known + ["(a new collection)"], key="grant-collection")
     if collection == "(a new collection)":
         collection = st.text_input("New collection name (3-63 letters, digits, '.', '_' or '-')", key="grant-new").strip()

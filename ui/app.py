@@ -15,7 +15,7 @@ import streamlit as st  # noqa: E402
 
 from ragapp.pipeline import Pipeline  # noqa: E402
 from ragapp.settings import Settings  # noqa: E402
-from ragapp.workspace import Workspace  # noqa: E402
+from ragapp.workspace import Door, Workspace  # noqa: E402
 from ui import admin_page, ask, documents_page, settings_page, signin  # noqa: E402
 
 def _log_to_stderr() -> None:
@@ -47,11 +47,10 @@ def get_pipeline(settings: Settings) -> Pipeline:
 
 def main() -> None:
     settings = Settings.load()
-    pipeline = get_pipeline(settings)
-    user = signin.current_user(pipeline)  # stops here with the sign-in page until someone is
-    workspace = Workspace(pipeline, user)
+    workspace = signin.current_workspace(Door(get_pipeline(settings)))  # stops here until someone signs in
+    user = workspace.user
     with st.sidebar:
-        signin.sign_out_button(pipeline, user)
+        signin.sign_out_button(workspace)
         collection = _pick_collection(workspace)
     if collection is None:
         st.header("No collections for you yet")
@@ -62,7 +61,7 @@ def main() -> None:
         st.Page(partial(documents_page.page, workspace, collection), title="Documents", icon=":material/folder_open:", url_path="documents"),
     ]
     if user.is_admin:  # readers and editors never get these pages; the library refuses them too
-        pages.append(st.Page(partial(settings_page.page, pipeline), title="Settings", icon=":material/tune:", url_path="settings"))
+        pages.append(st.Page(partial(settings_page.page, workspace), title="Settings", icon=":material/tune:", url_path="settings"))
         pages.append(st.Page(partial(admin_page.page, workspace), title="People", icon=":material/group:", url_path="people"))
     current = st.navigation(pages)
     current.run()

@@ -9,12 +9,12 @@ import streamlit as st
 from ragapp.embedder import choose_precision
 from ragapp.factory import describe_model
 from ragapp.models import resolve_embed_model
-from ragapp.pipeline import Pipeline
 from ragapp.settings import ENV_PREFIX
+from ragapp.workspace import Workspace
 
 
-def page(pipeline: Pipeline) -> None:
-    settings = pipeline.settings
+def page(workspace: Workspace) -> None:
+    settings = workspace.settings
     st.header("Settings")
     st.caption(
         "In force for this app, from the defaults, the settings file and the RAGAPP_* environment variables. "
@@ -29,10 +29,10 @@ def page(pipeline: Pipeline) -> None:
             {"What": "Embedding precision", "In force": f"{precision.value} ({precision.reason})"},
             {"What": "Reranker", "In force": settings.reranker_path or "none"},
             {"What": "Store folder (manifest, word index, accounts)", "In force": str(settings.store_dir.resolve())},
-            {"What": "Vectors (Chroma)", "In force": pipeline.store().chroma.status()},
+            {"What": "Vectors (Chroma)", "In force": workspace.vectors_status()},
             {"What": "Upload folder", "In force": str(settings.upload_dir.resolve())},
             {"What": "Collection", "In force": settings.collection},
-            {"What": "Collections in the store", "In force": ", ".join(pipeline.collections()) or "none yet"},
+            {"What": "Collections in the store", "In force": ", ".join(workspace.known_collections()) or "none yet"},
         ],
     )
     st.subheader("All settings")

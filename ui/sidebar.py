@@ -16,7 +16,7 @@ from ui.render import inert
 
 def upload_section(workspace: Workspace, collection: str) -> None:
     st.subheader("Add documents")
-    limit = workspace.pipeline.settings.max_upload_mb
+    limit = workspace.settings.max_upload_mb
     files = st.file_uploader(
         f"PDF, Word, HTML, Markdown or text files (up to {limit:g} MB each)",
         type=sorted(s.lstrip(".") for s in SUPPORTED_SUFFIXES),

@@ -5,44 +5,42 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ragapp.accounts import LOCAL_USER, AccountError, User
-from ragapp.pipeline import Pipeline
-from ragapp.workspace import proxy_user
+from ragapp.accounts import AccountError
+from ragapp.workspace import Door, Workspace
 from ui.render import inert
 
 SIGNED_IN = "signed-in-user"
 
 
-def current_user(pipeline: Pipeline) -> User:
-    """The signed-in person; otherwise shows the sign-in page and stops the script here."""
-    mode = pipeline.settings.sign_in
+def current_workspace(door: Door) -> Workspace:
+    """The signed-in person's workspace; otherwise shows the sign-in page and stops the script here."""
+    mode = door.mode
     if mode == "none":
-        return LOCAL_USER
+        return door.local()
     if mode == "proxy":
-        user = proxy_user(pipeline, st.context.headers)
-        if user is None:
-            header = pipeline.settings.proxy_header
+        workspace = door.proxy(st.context.headers)
+        if workspace is None:
+            header = door.proxy_header
             st.error(
                 f"The sign-on proxy did not name anyone with an account here (header {header}). "
                 "Ask an administrator to add your account: `ragapp users add NAME --role reader`."
             )
             st.stop()
-        return user
+        return workspace
     # accounts: the name is remembered by the server once the password was right; a removed
     # account is signed out on its next click.
-    name = st.session_state.get(SIGNED_IN)
-    user = pipeline.accounts.get(name) if name else None
-    if user is not None:
-        return user
+    workspace = door.account(st.session_state.get(SIGNED_IN))
+    if workspace is not None:
+        return workspace
     st.session_state.pop(SIGNED_IN, None)
-    if pipeline.accounts.is_empty():
-        _first_account(pipeline)
+    if door.needs_first_account():
+        _first_account(door)
     else:
-        _sign_in_form(pipeline)
+        _sign_in_form(door)
     st.stop()
 
 
-def _sign_in_form(pipeline: Pipeline) -> None:
+def _sign_in_form(door: Door) -> None:
     st.header("Sign in")
     with st.form("sign-in"):
         name = st.text_input("Name", key="sign-in-name")
@@ -50,18 +48,18 @@ def _sign_in_form(pipeline: Pipeline) -> None:
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
         try:
-            user = pipeline.accounts.authenticate(name.strip(), password)
+            workspace = door.password(name.strip(), password)
         except AccountError as exc:
             st.error(inert(str(exc).capitalize()))
             return
-        if user is None:
+        if workspace is None:
             st.error("Wrong name or password.")
             return
-        st.session_state[SIGNED_IN] = user.name
+        st.session_state[SIGNED_IN] = workspace.user.name
         st.rerun()
 
 
-def _first_account(pipeline: Pipeline) -> None:
+def _first_account(door: Door) -> None:
     st.header("Create the first account")
     st.caption(
         "No accounts exist yet. The first one is the administrator: it adds the others and decides "
@@ -73,20 +71,22 @@ def _first_account(pipeline: Pipeline) -> None:
         submitted = st.form_submit_button("Create and sign in", type="primary")
     if submitted:
         try:
-            user = pipeline.accounts.add(name.strip(), "admin", password, only_if_first=True)
+            workspace = door.first_account(name.strip(), password)
         except AccountError as exc:
             st.error(inert(str(exc).capitalize()))
             return
-        st.session_state[SIGNED_IN] = user.name
+        st.session_state[SIGNED_IN] = workspace.user.name
         st.rerun()
 
 
-def sign_out_button(pipeline: Pipeline, user: User) -> None:
+def sign_out_button(workspace: Workspace) -> None:
     """In the sidebar: who is signed in, and (with accounts) a way out."""
-    if pipeline.settings.sign_in == "none":
+    mode = workspace.settings.sign_in
+    if mode == "none":
         return
+    user = workspace.user
     st.caption(f"Signed in as **{user.name}** ({user.role})")
-    if pipeline.settings.sign_in == "accounts" and st.button("Sign out", icon=":material/logout:"):
+    if mode == "accounts" and st.button("Sign out", icon=":material/logout:"):
         for key in list(st.session_state.keys()):
             del st.session_state[key]
         st.rerun()
