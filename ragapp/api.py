@@ -26,6 +26,7 @@ import re
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, AsyncIterator
 
 from fastapi import FastAPI, File, Form, Query, Request, UploadFile
@@ -37,7 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ragapp import __version__
 from ragapp.accounts import AccessDenied, AccountError
 from ragapp.documents import Answer, Citation, Hit, QuestionError
-from ragapp.generator import Cancelled
+from ragapp.generator import Cancelled, GrammarShape
 from ragapp.ingestion import FAILED
 from ragapp.keys import KeyRefused
 from ragapp.pages import PageError, text_context
@@ -95,6 +96,16 @@ class ChatRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     filters: Filters = None
+
+
+class ModelRequest(BaseModel):
+    """A request of the model route: what ragapp's own model-server client sends."""
+
+    model_config = ConfigDict(extra="ignore")
+    messages: list[dict[str, Any]] = Field(min_length=1)
+    max_tokens: int = Field(80, ge=1, le=4096)
+    grammar: str | None = None
+    stream: bool = True
 
 
 class SearchRequest(BaseModel):
@@ -343,10 +354,92 @@ def create_app(pipeline: Pipeline) -> FastAPI:
             f"{html.escape(after)}</div>"
         )
 
+    # --- the model route: this process's model, for the app on the same machine -----------------
+    # The app (RAGAPP_LLM_URL=http://127.0.0.1:PORT/model) sends its model requests here instead of
+    # loading a model of its own, so that one model serves the machine and the API's questions and
+    # the app's take their turns in one queue. It looks like llama.cpp's server to the probe.
+
+    @app.get("/model/v1/models", summary="The model this process serves (for the app: RAGAPP_LLM_URL)")
+    def model_list(request: Request) -> dict[str, Any]:
+        workspace_of(request)
+        return {"object": "list", "data": [{"id": pipeline.generator.name, "object": "model", "owned_by": "ragapp"}]}
+
+    @app.get("/model/props", summary="What the model route is, for ragapp's probe")
+    def model_props(request: Request) -> dict[str, Any]:
+        workspace_of(request)
+        return {
+            "default_generation_settings": {"n_ctx": pipeline.generator.context_size},
+            "total_slots": 1, "build_info": f"ragapp {__version__}",
+            # The sentences this process would ask its model for: one, for the bundled model.
+            "ragapp": {"model_sentences": settings.answer_sentences},
+        }
+
+    @app.post("/model/tokenize", summary="A text's length in the model's tokens")
+    def model_tokenize(body: dict[str, Any], request: Request) -> dict[str, Any]:
+        workspace_of(request)
+        return {"count": pipeline.generator.count_tokens(str(body.get("content", "")))}
+
+    @app.post("/model/v1/chat/completions", summary="The model itself, streamed, in turns with every question")
+    async def model_chat(body: ModelRequest, request: Request) -> StreamingResponse:
+        workspace_of(request)
+        generator = pipeline.generator
+        shape = GrammarShape(body.grammar) if body.grammar else None
+        messages = [{"role": str(m.get("role", "user")), "content": str(m.get("content", ""))} for m in body.messages]
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        cancelled = threading.Event()
+
+        def work() -> None:
+            try:
+                with pipeline.model_queue.turn(cancelled=cancelled):
+                    pieces = iter(generator.stream(messages, body.max_tokens, shape))
+                    try:
+                        for piece in pieces:
+                            if cancelled.is_set():
+                                break  # the client stopped reading: the model is freed now
+                            loop.call_soon_threadsafe(queue.put_nowait, ("piece", piece))
+                    finally:
+                        getattr(pieces, "close", lambda: None)()
+                loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
+            except Cancelled:
+                loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
+            except Exception as exc:
+                loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
+
+        threading.Thread(target=work, name="ragapp-model", daemon=True).start()
+        completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+
+        def chunk(delta: dict, finish: str | None = None) -> str:
+            return _sse({"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                         "model": generator.name, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+        async def sse() -> AsyncIterator[str]:
+            try:
+                while True:
+                    kind, value = await queue.get()
+                    if kind == "piece":
+                        yield chunk({"content": value})
+                    elif kind == "end":
+                        yield chunk({}, "stop")
+                        yield "data: [DONE]\n\n"
+                        return
+                    else:
+                        yield _sse(_library_error(value).body())
+                        return
+            finally:
+                cancelled.set()
+
+        return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
     return app
 
 
-# --- answers: the pipeline runs in a thread of its own; its pieces cross into the event loop --------
+# --- answers: the pipeline runs in a worker thread; its pieces cross into the event loop ------------
+
+# Long-lived workers: a thread's first answer costs about 80 ms more than its later ones (the
+# embedder's and the model's thread pools are set up per thread), so answers do not each get a new one.
+# Most of an answer's time is the model's, taken in turns, so a few workers serve many clients.
+_ANSWERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ragapp-answer")
 
 
 def _answer_events(workspace: Workspace, question: str, collection: str, only: Filter | None,
@@ -375,7 +468,7 @@ def _answer_events(workspace: Workspace, question: str, collection: str, only: F
             except Exception as exc:  # reported to the client in words; the traceback goes to the log
                 put(("error", exc))
 
-        threading.Thread(target=work, name="ragapp-answer", daemon=True).start()
+        _ANSWERS.submit(work)
         try:
             while True:
                 kind, value = await queue.get()

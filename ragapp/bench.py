@@ -51,6 +51,7 @@ def run_bench(
     hostile: int = 0,
     answers: Path | None = None,
     load_docs: Path | None = None,
+    api: Path | None = None,
 ) -> dict:
     """Measure on the documents under path, in a temporary store; print and return the numbers.
 
@@ -60,6 +61,7 @@ def run_bench(
     broken on purpose (see _bench_hostile).
     answers: also time whole answers to the questions of this file, idle and under load (see
     _bench_answers); load_docs is the folder another process ingests meanwhile.
+    api: also time answers to the questions of this file through `ragapp serve` (see _bench_api).
     """
 
     def say(line: str) -> None:
@@ -77,6 +79,8 @@ def run_bench(
             _bench_all(path, scratch, results, queries, generations, scales, rounds, hostile, say)
             if answers:
                 results["answers"] = _bench_answers(scratch, answers, load_docs, say)
+            if api:
+                results["api"] = _bench_api(scratch, api, say)
         finally:
             scratch.remove()
     return results
@@ -661,6 +665,142 @@ def _bench_answers(scratch: _Scratch, questions_path: Path, load_docs: Path | No
         f"({result['asker_ratio']}x)"
         + (f"; beside an ingest {result['ingest_p50_s']} / {result['ingest_first_text_p50_s']} s ({result['ingest_ratio']}x)" if load_docs else "")
     )
+    return result
+
+
+def _bench_api(scratch: _Scratch, questions_path: Path, say) -> dict:
+    """The API's overhead: answers through `/v1/chat/completions` (a real uvicorn on loopback, asked
+    with the official openai client) beside the same answers from the library, alternating, one
+    question at a time. Both in this process, on the same pipeline and model, so that the
+    difference is the API's alone (HTTP, JSON, threads). Then `ragapp serve` in its own process and
+    this process asking at once, twice: with a model in each process, and with this process using
+    the serve process's model route (one model for the machine, one queue)."""
+    import subprocess
+    import sys
+    import threading
+
+    import httpx
+    import openai
+    import uvicorn
+
+    from ragapp.api import create_app
+    from ragapp.eval import load_questions
+    from ragapp.store.server import free_port
+
+    pipeline = scratch.pipelines[0]
+    pipeline.warm_up()
+    settings = pipeline.settings
+    questions = [q.question for q in load_questions(questions_path)]
+
+    def wait_for(url: str, process: subprocess.Popen | None = None) -> None:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or (process is not None and process.poll() is not None):
+                raise RuntimeError(f"the API at {url} did not start")
+            time.sleep(0.1)
+
+    def asker(url: str):
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="local", max_retries=0, timeout=300)
+
+        def through_api(question: str) -> tuple[float, str]:
+            started = time.perf_counter()
+            response = client.chat.completions.create(model=settings.collection, messages=[{"role": "user", "content": question}])
+            return time.perf_counter() - started, response.choices[0].message.content
+
+        return through_api
+
+    def through_library(question: str, on: Pipeline = pipeline) -> tuple[float, str]:
+        started = time.perf_counter()
+        answer = on.ask(question)
+        return time.perf_counter() - started, answer.text
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(pipeline), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(f"http://127.0.0.1:{port}")
+        through_api = asker(f"http://127.0.0.1:{port}")
+        for question in questions[:2]:  # both ways warm
+            through_api(question), through_library(question)
+        api_s, library_s, same = [], [], 0
+        # The model keeps the last prompt: the second of two runs of a question would reuse it. Each
+        # run starts from an empty cache, as a new question does.
+        reset = getattr(pipeline.generator, "reset_cache", lambda: None)
+        for i, question in enumerate(questions):
+            first, second = (through_api, through_library) if i % 2 == 0 else (through_library, through_api)
+            timed = {}
+            for way in (first, second):
+                reset()
+                timed[way] = way(question)
+            api_s.append(timed[through_api][0])
+            library_s.append(timed[through_library][0])
+            same += timed[through_api][1] == timed[through_library][1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    result: dict = {
+        "questions": len(questions), "same_answers": same, "api_s": [round(t, 4) for t in api_s],
+        "library_s": [round(t, 4) for t in library_s],
+        "api_p50_s": round(statistics.median(api_s), 4), "library_p50_s": round(statistics.median(library_s), 4),
+        "overhead_p50_ms": round(statistics.median([(a - b) * 1000 for a, b in zip(api_s, library_s)]), 1),
+    }
+    result["ratio_p50"] = round(statistics.median(a / b for a, b in zip(api_s, library_s)), 3)
+    result["total_ratio"] = round(sum(api_s) / sum(library_s), 3)
+    say(
+        f"API ({len(questions)} questions, alternating, /v1/chat/completions with the openai client vs the library, "
+        f"same process and model, each from an empty prompt cache): p50 {result['api_p50_s']} s vs {result['library_p50_s']} s; "
+        f"per answer, API minus library p50 {result['overhead_p50_ms']} ms, API / library p50 {result['ratio_p50']}x; "
+        f"all answers {result['total_ratio']}x; the same answer {same} of {len(questions)} times"
+    )
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGAPP_")}
+    env.update({"RAGAPP_STORE_DIR": str(settings.store_dir), "RAGAPP_COLLECTION": settings.collection,
+                "RAGAPP_SIGN_IN": "none", "RAGAPP_MODEL_PATH": settings.model_path})
+    serve = subprocess.Popen([sys.executable, "-m", "ragapp.cli", "serve", "--port", str(port)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(url, serve)
+        through_serve = asker(url)
+
+        def together(local: Pipeline) -> dict:
+            api_times: list[float] = []
+
+            def api_side() -> None:
+                for question in questions:
+                    api_times.append(through_serve(question)[0])
+
+            started = time.perf_counter()
+            side = threading.Thread(target=api_side)
+            side.start()
+            local_times = [through_library(q, local)[0] for q in questions]
+            side.join()
+            return {"wall_s": round(time.perf_counter() - started, 2), "api_p50_s": round(statistics.median(api_times), 3),
+                    "local_p50_s": round(statistics.median(local_times), 3)}
+
+        through_serve(questions[0])
+        result["two_models"] = together(pipeline)
+        shared = Pipeline(settings.replace(llm_url=f"{url}/model", llm_api_key=""), embedder=pipeline.embedder)
+        shared.warm_up()
+        result["one_model"] = together(shared)
+    finally:
+        os.killpg(serve.pid, 15)
+        try:
+            serve.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(serve.pid, 9)
+            serve.wait()
+    for name, words in (("two_models", "a model in each"), ("one_model", "this one on the API's model route")):
+        r = result[name]
+        say(f"`ragapp serve` and this process asking at once, {words}: {r['wall_s']} s for {2 * len(questions)} answers; "
+            f"p50 through the API {r['api_p50_s']} s, in this process {r['local_p50_s']} s")
     return result
 
 

@@ -123,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
         "beside another process asking them, and beside an ingest of --load-docs",
     )
     bench.add_argument("--load-docs", type=Path, metavar="DIR", help="the folder the concurrent ingest of --answers reads")
+    bench.add_argument(
+        "--api", type=Path, metavar="QUESTIONS",
+        help="also time answers to these questions through `ragapp serve` and the openai client beside the library, "
+        "and the two asking at once with one model or two",
+    )
     bench.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     evaluate = commands.add_parser("eval", help="measure retrieval and answers on a question set")
     evaluate.add_argument("--qa", type=Path, required=True, help="questions, one JSON object a line")
@@ -232,7 +237,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"no such folder: {args.path}")
     results = run_bench(
         args.path, settings, queries=args.queries, generations=args.generations, out=sys.stdout, scales=args.scale,
-        rounds=args.rounds, hostile=args.hostile, answers=args.answers, load_docs=args.load_docs,
+        rounds=args.rounds, hostile=args.hostile, answers=args.answers, load_docs=args.load_docs, api=args.api,
     )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -6,6 +6,7 @@ import os
 import threading
 from collections import deque
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence
 
@@ -31,6 +32,14 @@ class Generator(Protocol):
 def generate(generator: Generator, messages: Sequence[Message], max_tokens: int, shape: AnswerShape | None = None) -> str:
     """The whole answer at once."""
     return "".join(generator.stream(messages, max_tokens, shape))
+
+
+@dataclass(frozen=True)
+class GrammarShape:
+    """An answer's shape given as GBNF text, as a client of `ragapp serve`'s model route sends it
+    (the in-process model reads only a shape's grammar)."""
+
+    grammar: str
 
 
 class Cancelled(Exception):

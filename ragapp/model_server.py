@@ -32,6 +32,7 @@ LLAMA_CPP_PYTHON = "llama-cpp-python server"
 VLLM = "vLLM"
 OLLAMA = "Ollama"
 OPENAI_COMPATIBLE = "OpenAI-compatible server"
+RAGAPP = "ragapp serve (its model route)"
 
 GRAMMAR = "GBNF grammar"
 VLLM_GRAMMAR = "grammar (vLLM structured outputs)"
@@ -57,6 +58,7 @@ class ServerInfo:
     context_size: int | None = None  # None: the server does not say
     slots: int | None = None  # questions it answers at once, where it says
     version: str = ""
+    sentences: int | None = None  # how many sentences the server suggests its model be asked for
 
     def describe(self) -> str:
         parts = [f"{self.kind}{' ' + self.version if self.version else ''} at {self.url}", f"model {self.model}",
@@ -124,6 +126,10 @@ def probe(url: str, model: str = "", api_key: str = "", timeout_s: float = 30.0)
             if props is not None and "default_generation_settings" in props:
                 settings = props.get("default_generation_settings") or {}
                 n_ctx = settings.get("n_ctx") or props.get("n_ctx")
+                own = props.get("ragapp")
+                if isinstance(own, dict):  # another ragapp process lends its model (ragapp serve)
+                    return ServerInfo(base, RAGAPP, chosen, GRAMMAR, _positive(n_ctx), _positive(props.get("total_slots")),
+                                      str(props.get("build_info", "")), _positive(own.get("model_sentences")))
                 return ServerInfo(base, LLAMA_CPP, chosen, GRAMMAR, _positive(n_ctx), _positive(props.get("total_slots")),
                                   str(props.get("build_info", "")))
             ollama = _get_json(client, f"{root}/api/version")
@@ -205,6 +211,14 @@ class ServerGenerator:
         return (info.context_size if info and info.context_size else None) or self._fallback_context
 
     @property
+    def suggested_sentences(self) -> int | None:
+        """The sentences the server suggests asking its model for (ragapp serve: its own setting)."""
+        try:
+            return self.info().sentences
+        except ModelServerError:
+            return None
+
+    @property
     def parallel(self) -> int:
         """How many questions the server is given at once."""
         if self._parallel:
@@ -281,6 +295,7 @@ class ServerGenerator:
         root = self.url[: -len("/v1")]
         request = {
             LLAMA_CPP: (f"{root}/tokenize", {"content": text}),
+            RAGAPP: (f"{root}/tokenize", {"content": text}),
             LLAMA_CPP_PYTHON: (f"{root}/extras/tokenize/count", {"input": text}),
             VLLM: (f"{root}/tokenize", {"model": info.model if info else "", "prompt": text}),
         }.get(info.kind if info else "")

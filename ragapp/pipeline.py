@@ -300,7 +300,8 @@ class Pipeline:
         quotes do not say as such; returns how many were withheld. Up to settings.answer_sentences
         (one for the bundled model); the model is stopped there, or at the deadline."""
         generator = self.generator
-        limit = self.settings.answer_sentences
+        # As set; else what a ragapp process lending its model suggests; else the default.
+        limit = self.settings.model_sentences or getattr(generator, "suggested_sentences", None) or self.settings.answer_sentences
         room = generator.context_size - self.settings.max_answer_tokens * limit - 2 * TEMPLATE_OVERHEAD_TOKENS
 
         def cost(messages) -> int:

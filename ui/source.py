@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from ragapp.documents import Passage
-from ragapp.pages import PageError, render_pdf_page, text_context
+from ragapp.pages import PageError, text_context
 from ragapp.store import StoreError
 from ragapp.workspace import Workspace
 from ui.render import inert
@@ -20,31 +20,35 @@ log = logging.getLogger("ragapp.app")
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _rendered(path: str, page: int, passage_text: str, modified: float) -> tuple[bytes, bool]:
-    # modified is part of the key: a changed file is rendered again.
-    page_image = render_pdf_page(Path(path), page, passage_text)
-    return page_image.png, page_image.highlighted
+def _rendered(_workspace: Workspace, collection: str, doc_id: str, page: int, passage_text: str, modified: float) -> tuple[bytes, bool] | None:
+    # Called only once the workspace has given the file (the person may read it now); modified is
+    # part of the key: a changed file is rendered again.
+    page_image = _workspace.page_image(collection, doc_id, page, passage_text)
+    return (page_image.png, page_image.highlighted) if page_image else None
 
 
 def show_source(workspace: Workspace, collection: str, passage: Passage, key: str) -> None:
     """The passage in its place, then a download button for the original file (under the name it
     was ingested or uploaded with)."""
-    path = workspace.original(collection, passage.doc_id) or Path(passage.path)
+    # Only through the workspace: a document the person may no longer read, or whose file is gone,
+    # is not opened from the path its passage remembers.
+    path = workspace.original(collection, passage.doc_id)
     name = Path(passage.source).name
-    if passage.page is not None and path.suffix.lower() == ".pdf" and path.is_file():
+    rendered = None
+    if passage.page is not None and path is not None and path.suffix.lower() == ".pdf":
         try:
-            png, highlighted = _rendered(str(path), passage.page, passage.text, path.stat().st_mtime)
+            rendered = _rendered(workspace, collection, passage.doc_id, passage.page, passage.text, path.stat().st_mtime)
         except PageError as exc:
             st.warning(inert(f"{exc} The passage as ingested:"))
-            _show_in_text(workspace, collection, passage)
-        else:
-            note = "the cited passage is highlighted" if highlighted else "the passage could not be located on the page image"
-            st.image(png, caption=inert(f"Page {passage.page} of {name}: {note}"))
+    if rendered is not None:
+        png, highlighted = rendered
+        note = "the cited passage is highlighted" if highlighted else "the passage could not be located on the page image"
+        st.image(png, caption=inert(f"Page {passage.page} of {name}: {note}"))
     else:
-        if not path.is_file():
+        if path is None:
             st.caption(inert(f"The original file of {name} is no longer there; the passage as ingested:"))
         _show_in_text(workspace, collection, passage)
-    if path.is_file():
+    if path is not None:
         st.download_button(
             inert(f"Download {name}"),
             data=lambda: path.read_bytes(),  # read only when clicked
