@@ -18,11 +18,13 @@ OpenAI-style objects, `{"error": {"message", "type", "code"}}`, never a tracebac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import ipaddress
 import json
 import logging
 import re
+import secrets
 import threading
 import time
 import uuid
@@ -119,11 +121,23 @@ class SearchRequest(BaseModel):
 # --- the app ---------------------------------------------------------------------------------------
 
 
-def create_app(pipeline: Pipeline) -> FastAPI:
+def create_app(pipeline: Pipeline, route_token: str | None = None, on_stop=None) -> FastAPI:
+    """The API over the pipeline. route_token: what the machine's other processes send to use the
+    model route (ragapp.lending); API keys and the loopback owner may use it too. on_stop is called
+    as the server shuts down (uvicorn ends the process by the signal it got, after that)."""
     door = Door(pipeline)
     settings = pipeline.settings
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        try:
+            yield
+        finally:
+            if on_stop is not None:
+                on_stop()
+
     app = FastAPI(
-        title="ragapp", version=__version__,
+        title="ragapp", version=__version__, lifespan=lifespan,
         description="Checked, cited answers from your own documents. Authenticate with `Authorization: Bearer KEY`.",
     )
 
@@ -163,6 +177,12 @@ def create_app(pipeline: Pipeline) -> FastAPI:
         if header:
             raise ApiError(401, f"the API key is not valid: {KEY_HINT}", "authentication_error", "invalid_api_key")
         raise ApiError(401, f"an API key is required: {KEY_HINT}", "authentication_error", "missing_api_key")
+
+    def model_caller(request: Request) -> None:
+        token = request.headers.get("authorization", "").partition(" ")[2].strip()
+        if route_token and token and secrets.compare_digest(token, route_token):
+            return
+        workspace_of(request)
 
     def readable(workspace: Workspace, collection: str | None, param: str = "collection") -> str:
         """The collection, when the person may read it; unknown and unreadable look the same."""
@@ -361,12 +381,12 @@ def create_app(pipeline: Pipeline) -> FastAPI:
 
     @app.get("/model/v1/models", summary="The model this process serves (for the app: RAGAPP_LLM_URL)")
     def model_list(request: Request) -> dict[str, Any]:
-        workspace_of(request)
+        model_caller(request)
         return {"object": "list", "data": [{"id": pipeline.generator.name, "object": "model", "owned_by": "ragapp"}]}
 
     @app.get("/model/props", summary="What the model route is, for ragapp's probe")
     def model_props(request: Request) -> dict[str, Any]:
-        workspace_of(request)
+        model_caller(request)
         return {
             "default_generation_settings": {"n_ctx": pipeline.generator.context_size},
             "total_slots": 1, "build_info": f"ragapp {__version__}",
@@ -376,12 +396,12 @@ def create_app(pipeline: Pipeline) -> FastAPI:
 
     @app.post("/model/tokenize", summary="A text's length in the model's tokens")
     def model_tokenize(body: dict[str, Any], request: Request) -> dict[str, Any]:
-        workspace_of(request)
+        model_caller(request)
         return {"count": pipeline.generator.count_tokens(str(body.get("content", "")))}
 
     @app.post("/model/v1/chat/completions", summary="The model itself, streamed, in turns with every question")
     async def model_chat(body: ModelRequest, request: Request) -> StreamingResponse:
-        workspace_of(request)
+        model_caller(request)
         generator = pipeline.generator
         shape = GrammarShape(body.grammar) if body.grammar else None
         messages = [{"role": str(m.get("role", "user")), "content": str(m.get("content", ""))} for m in body.messages]
@@ -662,6 +682,24 @@ def serve(settings, host: str, port: int) -> int:
     if settings.sign_in != "none" and not pipeline.keys.any_active():
         print("ragapp serve: no API keys yet, so every request will be refused: ragapp keys create NAME", file=sys.stderr)
     pipeline.warm_up()  # the first question should not wait for the models
+    from ragapp.lending import lend, stop_lending
+    from ragapp.models import resolve_llm
+
+    lent = None
+    if not settings.llm_url and settings.model_sentence:
+        # The machine's other processes of this store (the app) may use this model instead of their own.
+        local = "127.0.0.1" if host in ("0.0.0.0", "::", "", "localhost", "127.0.0.1") else host
+        address = f"[{local}]" if ":" in local else local
+        lent = lend(settings.store_dir, f"http://{address}:{port}/model", str(resolve_llm(settings.model_path)))
     print(f"ragapp API on http://{host}:{port} (documentation at /docs)", file=sys.stderr, flush=True)
-    uvicorn.run(create_app(pipeline), host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+
+    def stop() -> None:
+        if lent is not None:
+            stop_lending(settings.store_dir, lent)
+
+    try:
+        uvicorn.run(create_app(pipeline, lent.token if lent else None, on_stop=stop), host=host, port=port,
+                    log_level="warning", timeout_graceful_shutdown=5)
+    finally:
+        stop()
     return 0

@@ -787,8 +787,11 @@ def _bench_api(scratch: _Scratch, questions_path: Path, say) -> dict:
 
         through_serve(questions[0])
         result["two_models"] = together(pipeline)
-        shared = Pipeline(settings.replace(llm_url=f"{url}/model", llm_api_key=""), embedder=pipeline.embedder)
+        # A new process on the store finds the serve process's model and uses it (ragapp.lending).
+        shared = Pipeline(settings.replace(llm_url="", share_model=True), embedder=pipeline.embedder)
         shared.warm_up()
+        if getattr(shared.generator, "lent_by", None) != serve.pid:
+            raise RuntimeError("the serve process did not lend its model")
         result["one_model"] = together(shared)
     finally:
         os.killpg(serve.pid, 15)

@@ -19,6 +19,13 @@ def make_embedder(settings: Settings) -> Embedder:
 
 
 def make_generator(settings: Settings) -> Generator:
+    lent = lent_model(settings)
+    if lent is not None:
+        from ragapp.model_server import ServerGenerator
+
+        generator = ServerGenerator(lent.url, "", lent.token, settings.llm_timeout_s, settings.context_size, settings.temperature, 1)
+        generator.lent_by = lent.pid
+        return generator
     if settings.llm_url:
         from ragapp.model_server import ServerGenerator
 
@@ -35,9 +42,23 @@ def make_generator(settings: Settings) -> Generator:
     )
 
 
+def lent_model(settings: Settings):
+    """The model a `ragapp serve` of this store lends to the machine's other processes, when it
+    serves the GGUF this process would load; None otherwise (see ragapp.lending)."""
+    if settings.llm_url or not settings.share_model:
+        return None
+    from ragapp.lending import lender
+
+    found = lender(settings.store_dir)
+    return found if found is not None and found.model == str(resolve_llm(settings.model_path)) else None
+
+
 def describe_model(settings: Settings) -> str:
     """Which chat model answers, in words: the GGUF in this process, or what the model server's
     probe found (or why it could not be probed)."""
+    lent = lent_model(settings)
+    if lent is not None:
+        return f"{lent.model}, lent by `ragapp serve` (process {lent.pid}) at {lent.url}"
     if not settings.llm_url:
         return f"{resolve_llm(settings.model_path)} (in this process, llama-cpp-python)"
     from ragapp.model_server import ModelServerError, probe

@@ -187,6 +187,7 @@ class ServerGenerator:
         self._fallback_context = context_size
         self._parallel = parallel
         self._info: ServerInfo | None = None
+        self.lent_by: int | None = None  # the process id of a `ragapp serve` lending its model (ragapp.lending)
         self._lock = threading.Lock()
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout_s),

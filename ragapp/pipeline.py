@@ -19,6 +19,7 @@ from ragapp.followup import standalone_question
 from ragapp.generator import Cancelled, FairQueue, Generator
 from ragapp.model_server import ModelServerError
 from ragapp.ingestion import IngestReport, Limits, Progress, ingest
+from ragapp.lending import is_alive
 from ragapp.prompts import REFUSAL, TEMPLATE_OVERHEAD_TOKENS, AnswerShape, is_refusal, passage_block, quote_messages, without_preamble
 from ragapp.reranker import Reranker
 from ragapp.retriever import retrieve
@@ -65,7 +66,9 @@ class Pipeline:
     @property
     def generator(self) -> Generator:
         with self._lock:
-            if self._generator is None:
+            lent_by = getattr(self._generator, "lent_by", None)
+            if self._generator is None or (lent_by is not None and not is_alive(lent_by)):
+                # First use; or the `ragapp serve` that lent its model has stopped: load one here.
                 self._generator = factory.make_generator(self.settings)
                 # A server that batches is given that many questions at once.
                 self.model_queue.slots = getattr(self._generator, "parallel", 1)
@@ -328,6 +331,7 @@ class Pipeline:
         if set_threads:
             set_threads(model_threads(self.settings.threads, cpu_since))
         # A server is given its own timeout; the bundled model a few seconds of this machine.
+        # (A model lent by `ragapp serve` on this machine is the bundled kind: a few seconds too.)
         deadline = time.perf_counter() + (self.settings.llm_timeout_s if self.settings.llm_url else self.settings.model_sentence_s)
         quoted = {q.n for q in quotes}
         draft, judged, withheld, shown = "", 0, 0, []

@@ -105,6 +105,12 @@ class Settings:
         "the verifier finds it in the passage it cites. Off: answers are quoted sentences alone, and "
         "no model is loaded.",
     )
+    share_model: bool = _setting(
+        True,
+        "When a `ragapp serve` of the same store runs on this machine, use its model (its model route) "
+        "instead of loading one: one model for the machine, and the app's questions and the API's take "
+        "turns in one queue. Off: this process loads its own.",
+    )
     chunk_size: int = _setting(
         200, "Passage size in tokens of the embedding model's tokenizer (MiniLM reads at most 256)."
     )

@@ -111,6 +111,7 @@ def team(tmp_path_factory, real_embedder):
     yield {"server": server, "keys": keys, "store_dir": store_dir, "public": public_ids, "secret": secret_ids, "home": home}
     log = server.stop()
     assert "Traceback" not in log, log
+    assert not (store_dir / "api-model.json").exists()  # the model is no longer lent
 
 
 def key_id(key: str) -> str:
@@ -399,6 +400,21 @@ def test_a_client_that_disconnects_mid_stream_frees_its_place_in_the_queue(team)
     assert get(team, "/healthz", None).json()["model_queue"] == 0
     answer = post(team, "/v1/ask", json={**question, "stream": False})
     assert answer.status_code == 200 and answer.json()["citations"]
+
+
+def test_another_process_of_the_store_answers_with_the_servers_model(team, real_embedder):
+    """One model for the machine: the app (here a pipeline in this process) uses the serve process's."""
+    from ragapp.factory import describe_model
+
+    settings = Settings(store_dir=team["store_dir"], upload_dir=team["home"] / "uploads")
+    pipeline = Pipeline(settings, embedder=real_embedder)
+    assert pipeline.generator.lent_by == team["server"].process.pid
+    answer = pipeline.ask("What is the daily meal allowance when travelling?", "handbook")
+    assert "45 euros" in answer.text and answer.citations and not answer.notice
+    shown = run_cli(["ragapp", "settings"], team["store_dir"])
+    assert "lent by `ragapp serve`" in shown.stdout and f"process {team['server'].process.pid}" in shown.stdout
+    alone = run_cli(["ragapp", "settings"], team["store_dir"], RAGAPP_SHARE_MODEL="false")
+    assert "in this process" in alone.stdout
 
 
 # --- sign-in off, and MCP ------------------------------------------------------------------------------
