@@ -239,10 +239,11 @@ def create_app(pipeline: Pipeline, route_token: str | None = None, on_stop=None)
         prompt_tokens = sum(_tokens(_text_of(m)) for m in body.messages)
         if not body.stream:
             answer = await _final(events)
-            completion = _tokens(answer.text)
+            content = answer.text + _lead(answer)
+            completion = _tokens(content)
             return JSONResponse({
                 "id": completion_id, "object": "chat.completion", "created": created, "model": collection,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text},
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                              "finish_reason": "stop", "logprobs": None}],
                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
                           "total_tokens": prompt_tokens + completion},
@@ -259,11 +260,17 @@ def create_app(pipeline: Pipeline, route_token: str | None = None, on_stop=None)
 
         async def sse() -> AsyncIterator[str]:
             yield chunk({"role": "assistant", "content": ""})
+            streamed = False
             async for kind, value in _chain(first, events):
                 if kind == "piece":
+                    streamed = True
                     yield chunk({"content": value})
                 elif kind == "answer":
-                    completion = _tokens(value.text)
+                    if not streamed:  # a declined answer is not written piece by piece
+                        yield chunk({"content": value.text})
+                    if value.lead:
+                        yield chunk({"content": _lead(value)})
+                    completion = _tokens(value.text + _lead(value))
                     yield chunk(
                         {}, "stop",
                         citations=_citations(value.citations, collection, base),
@@ -554,6 +561,11 @@ def _hit_json(hit: Hit, collection: str, base: str) -> dict[str, Any]:
     p = hit.passage
     return {"score": round(hit.score, 4), "source": p.source, "page": p.page, "heading": p.heading, "title": p.title,
             "text": p.text, "document_id": p.doc_id, "passage_id": p.id, "url": _passage_url(base, collection, p.doc_id, p.id)}
+
+
+def _lead(answer: Answer) -> str:
+    """What an overview summarises, after the answer as `ragapp ask` prints it; empty otherwise."""
+    return f"\n\n({answer.lead})" if answer.lead else ""
 
 
 def _sse(data: dict[str, Any], event: str | None = None) -> str:

@@ -182,6 +182,16 @@ def test_openai_client_streams_the_answer_and_the_citations_come_once_at_the_end
     assert image.status_code == 200 and image.headers["content-type"] == "image/png" and image.content[:4] == b"\x89PNG"
 
 
+def test_a_declined_answer_says_so_streamed_or_not(team):
+    question = [{"role": "user", "content": "What is the boiling point of mercury at sea level?"}]
+    whole = client(team).chat.completions.create(model="handbook", messages=question)
+    streamed = list(client(team).chat.completions.create(model="handbook", messages=question, stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+    assert whole.model_extra["ragapp"]["refused"] and whole.model_extra["citations"] == []
+    assert text == whole.choices[0].message.content and "documents" in text
+    assert streamed[-1].model_extra["citations"] == []
+
+
 def test_a_follow_up_is_asked_through_the_earlier_messages(team):
     first = "How many days of paid annual leave do full-time employees get?"
     response = client(team).chat.completions.create(
@@ -294,6 +304,13 @@ def test_keys_none_wrong_revoked_expired_and_other_peoples_collections(team):
                         ("/v1/chat/completions", {"model": "secret", "messages": [{"role": "user", "content": "Harvard?"}]})):
         assert_error(post(team, route, "rita", json=body), 404, "no collection 'secret'")
     assert_error(get(team, "/v1/documents", "rita", params={"collection": "secret"}), 404)
+    # A secret passage's own URL, which ada may open, is not rita's to open; nor may she delete it.
+    secret_hit = post(team, "/v1/search", json={"query": "Harvard founded", "collection": "secret"}).json()["data"][0]
+    path = secret_hit["url"].removeprefix(team["server"].url)
+    assert get(team, path).status_code == 200
+    assert_error(get(team, path, "rita"), 404)
+    assert_error(httpx.delete(f"{team['server'].url}/v1/documents/{secret_hit['document_id']}", params={"collection": "secret"},
+                              headers={"Authorization": f"Bearer {team['keys']['rita']}"}), 404)
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=f"{team['server'].url}/v1", api_key="wrong", max_retries=0).models.list()
     # A key revoked while in use stops working at the next request.
