@@ -17,7 +17,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 endif
 WHEEL_CACHE := $(HOME)/.cache/ragapp-wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
 
-.PHONY: install dev run test clean-store chromium chroma
+.PHONY: install dev run serve test clean-store chromium chroma
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ dev: $(VENV)/.installed-dev
 run: install
 	$(BIN)/ingest data/sample
 	$(BIN)/streamlit run ui/app.py --server.headless true --server.port $(PORT)
+
+# The HTTP API (OpenAI-compatible chat, /v1/ask, documents) on this machine; started before the app,
+# it lends its model to it (one model for the machine). See "The HTTP API" in the README.
+API_PORT ?= 8000
+serve: install
+	$(BIN)/ragapp serve --port $(API_PORT)
 
 # A Chroma server that several app hosts share (each sets RAGAPP_CHROMA_URL=http://HOST:$(CHROMA_PORT)),
 # run with the very chromadb the app is pinned to. Loopback by default: Chroma has no sign-in of its
