@@ -88,7 +88,7 @@ def _watch(args, pipeline, collection: str) -> int:
     if not args.json:
         print(f"ingest: watching {', '.join(str(p) for p in args.paths)} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:
-        watch(args.paths, sync, stop)
+        watch(args.paths, sync, stop, on_problem=lambda message: print(f"ingest: {message}", file=sys.stderr, flush=True))
     except KeyboardInterrupt:
         pass
     return EXIT_OK

@@ -11,7 +11,7 @@ from fakes import HashEmbedder
 from pdfgen import write_pdf
 
 from ragapp.ingestion import ADDED, FAILED, REMOVED, SKIPPED, UPDATED, Limits, ingest
-from ragapp.store import StoreBusyError
+from ragapp.store import StoreBusyError, StoreError
 from ragapp.watch import watch
 
 HOSTILE = Limits(parse_timeout_s=3, parse_memory_mb=1024, max_file_mb=1, loader="hostile:load")
@@ -226,3 +226,73 @@ def test_a_process_holding_over_a_thousand_descriptors_still_reads_files(tmp_pat
         for handle in held:
             handle.close()
     assert _outcomes(report)["good.md"].status == ADDED
+
+
+def _watching(folder, sync, problems):
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=watch, args=([folder], sync, stop),
+        kwargs={"poll_s": 0.05, "settle_s": 0.15, "on_problem": problems.append, "retry_s": 0.3},
+    )
+    thread.start()
+    return stop, thread
+
+
+def _until(condition, what, seconds=10):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the watch did not {what}")
+
+
+def test_a_watched_folder_that_goes_away_or_looks_unmounted_is_never_pruned(tmp_path):
+    folder = tmp_path / "share"
+    folder.mkdir()
+    (folder / "a.md").write_text("# A\n\nalpha\n")
+    syncs, problems = [], []
+    stop, thread = _watching(folder, lambda: syncs.append(sorted(p.name for p in folder.glob("*"))), problems)
+    try:
+        _until(lambda: syncs == [["a.md"]], "sync at start")
+        moved = tmp_path / "away"
+        folder.rename(moved)  # the share is gone
+        _until(lambda: any("is missing" in p for p in problems), "say the folder is missing")
+        time.sleep(0.6)
+        assert syncs == [["a.md"]], "a sync ran while the folder was gone (it would prune everything)"
+        moved.rename(folder)
+        folder.joinpath("b.md").write_text("# B\n\nbeta\n")
+        _until(lambda: syncs[-1] == ["a.md", "b.md"], "sync once it was back")
+        assert problems[-1] == "in sync again"
+        # An unmounted share leaves its mount point behind, empty: not taken for "everything deleted".
+        for path in folder.glob("*"):
+            path.unlink()
+        _until(lambda: any("is empty now" in p for p in problems), "say the folder looks unmounted")
+        time.sleep(0.6)
+        assert syncs[-1] == ["a.md", "b.md"]
+        assert all("nothing is removed" in p for p in problems if "missing" in p or "empty" in p)
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def test_a_failed_sync_is_reported_and_the_watch_goes_on(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.md").write_text("# A\n\nalpha\n")
+    calls, problems = [], []
+
+    def sync():
+        calls.append(time.monotonic())
+        if len(calls) <= 2:
+            raise StoreError("the store is busy: another ingest is writing")
+
+    stop, thread = _watching(folder, sync, problems)
+    try:
+        _until(lambda: len(calls) >= 3, "try the sync again after it failed")
+        assert thread.is_alive()
+        assert problems[0].startswith("the sync failed (the store is busy") and "trying again" in problems[0]
+        _until(lambda: problems[-1] == "in sync again", "say it is in sync again")
+    finally:
+        stop.set()
+        thread.join(5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -91,3 +92,49 @@ def test_ingest_watch_reflects_an_add_a_change_and_a_delete(tmp_path):
     assert "second.md: stored, 1 passage (new)" in output
     assert "first.md: stored, 1 passage (changed)" in output
     assert "second.md: removed, 1 passage (file is gone)" in output
+
+
+def test_ingest_watch_keeps_the_documents_of_a_folder_that_goes_away(tmp_path):
+    """A share that unmounts: the folder gone, then back empty as a bare mount point. The watch says
+    so, removes nothing, and syncs again once the files are back."""
+    folder = tmp_path / "share"
+    folder.mkdir()
+    (folder / "first.md").write_text("# First\n\nThe first note is about bicycles.\n")
+    (folder / "second.md").write_text("# Second\n\nThe second note is about ferries.\n")
+    store_dir = tmp_path / "store"
+    watcher = subprocess.Popen(
+        [str(BIN / "ingest"), "--watch", str(folder)], cwd=ROOT, env=cli_env(store_dir),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(watcher.stdout.readline, "")), daemon=True)
+    reader.start()
+
+    def eventually(condition, what, within_s):
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            assert watcher.poll() is None, "".join(lines)
+            time.sleep(0.2)
+        raise AssertionError(f"ingest --watch did not {what} within {within_s} s: {''.join(lines)}")
+
+    both = ["first.md", "second.md"]
+    try:
+        eventually(lambda: sorted(_sources(store_dir)) == both, "store the files", 120)
+        away = tmp_path / "unmounted"
+        folder.rename(away)
+        eventually(lambda: any("is missing: nothing is removed" in line for line in lines), "say the folder is missing", 15)
+        folder.mkdir()  # the bare mount point
+        eventually(lambda: any("is empty now" in line for line in lines), "say the folder looks unmounted", 15)
+        time.sleep(4)  # longer than the watch takes to settle and sync
+        assert sorted(_sources(store_dir)) == both
+        folder.rmdir()
+        away.rename(folder)
+        (folder / "third.md").write_text("# Third\n\nThe third note is about trams.\n")
+        eventually(lambda: sorted(_sources(store_dir)) == [*both, "third.md"], "sync once the share is back", 30)
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=30)
+    assert watcher.returncode == 0, "".join(lines)
+    assert any("in sync again" in line for line in lines)
