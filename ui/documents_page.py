@@ -14,6 +14,17 @@ from ui import sidebar
 from ui.render import inert
 
 
+SHOWN = "documents-shown-ids"
+
+
+def selected_documents(rows: list[int], shown_ids: list[str], records: list) -> list:
+    """The documents behind the selected row positions of the table as it was shown (shown_ids, in
+    its order), among those still stored; a position past the shown documents is a failure's row."""
+    current = {r.doc_id: r for r in records}
+    ids = [shown_ids[i] for i in rows if 0 <= i < len(shown_ids)]
+    return [current[i] for i in dict.fromkeys(ids) if i in current]
+
+
 def page(workspace: Workspace, collection: str) -> None:
     st.header(f"Documents of {collection}")
     may_write = workspace.may_write(collection)
@@ -50,6 +61,10 @@ def page(workspace: Workspace, collection: str) -> None:
             }
             for f in failures
         ]
+        # The rows a selection refers to are those the browser was shown, drawn by the previous run;
+        # the list may have changed since (someone uploaded or deleted). Rows are kept by document id.
+        shown_before = st.session_state.get(SHOWN, [])
+        st.session_state[SHOWN] = [r.doc_id for r in records]
         table = st.dataframe(
             rows,
             hide_index=True,
@@ -61,7 +76,7 @@ def page(workspace: Workspace, collection: str) -> None:
                 "Pages": st.column_config.NumberColumn("Pages"),
             },
         )
-        chosen = [records[i] for i in table.selection.rows if i < len(records)] if may_write else []
+        chosen = selected_documents(table.selection.rows, shown_before, records) if may_write else []
         if chosen:
             names = ", ".join(Path(r.source).name for r in chosen)
             if st.button(inert(f"Delete {len(chosen)} selected ({names})"), icon=":material/delete:", type="primary"):
