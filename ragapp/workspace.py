@@ -11,8 +11,8 @@ from typing import Callable, Mapping, Sequence
 from ragapp.accounts import LOCAL_USER, AccessDenied, AccountError, User, check_name
 from ragapp.documents import Answer, Hit, Passage, QuestionError
 from ragapp.history import Conversation, Turn
-from ragapp.keys import KeyRefused
 from ragapp.ingestion import FAILED, FileOutcome, IngestReport, Progress
+from ragapp.keys import KeyRefused
 from ragapp.pages import RenderedPage, render_pdf_page
 from ragapp.pipeline import Pipeline
 from ragapp.retriever import retrieve
@@ -89,7 +89,6 @@ class Workspace:
         store = self.pipeline.store(self._require_read(collection))
         self._check_question(query, "query")
         store.refresh()
-
         weights = store.word_weights(sorted(content_words(query)))
         settings = self.settings
         return retrieve(

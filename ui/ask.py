@@ -9,6 +9,7 @@ from functools import partial
 
 import streamlit as st
 
+from ragapp.documents import QuestionError
 from ragapp.store import StoreError
 from ragapp.workspace import Workspace
 from ui import render, sidebar
@@ -59,7 +60,7 @@ def _conversation(workspace: Workspace, collection: str, only) -> None:
             else:
                 _show_answer(turn["answer"], sources, key=f"turn{number}")
 
-    question = st.chat_input("Ask a question about your documents")
+    question = st.chat_input("Ask a question about your documents", max_chars=workspace.settings.max_question_chars)
     if not question:
         return
     # A follow-up ("and for contractors?") is searched with the question before it.
@@ -87,6 +88,8 @@ def _conversation(workspace: Workspace, collection: str, only) -> None:
             history.pop()
             if isinstance(exc, StoreError):  # the store's own words say what to do (a server down…)
                 placeholder.error(STORE_FAILED.format(reason=render.inert(str(exc))))
+            elif isinstance(exc, QuestionError):  # empty, or longer than the setting allows
+                placeholder.warning(render.inert(f"Not asked: {exc}."))
             else:
                 placeholder.error(FAILED_ANSWER.format(reason=type(exc).__name__))
             return
