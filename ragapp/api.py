@@ -433,7 +433,7 @@ def create_app(pipeline: Pipeline, route_token: str | None = None, on_stop=None)
             except Exception as exc:
                 loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
 
-        threading.Thread(target=work, name="ragapp-model", daemon=True).start()
+        _ANSWERS.submit(work)  # a long-lived worker, as for answers (a new thread's first run is slower)
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
         def chunk(delta: dict, finish: str | None = None) -> str:
