@@ -11,6 +11,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ragapp import audit
+from ragapp.audit import COMMAND_LINE, AuditLog
+
 ADMIN, EDITOR, READER = "admin", "editor", "reader"
 ROLES = (ADMIN, EDITOR, READER)
 READ, WRITE = "read", "write"
@@ -19,8 +22,16 @@ ACCESS = (READ, WRITE)
 # Names appear in the CLI, in grants and as history owners: plain, short and unambiguous.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD = 8
-# Guessing passwords in the sign-in form: after this many wrong ones for a name, it waits.
+# Guessing passwords in the sign-in form. Wrong passwords are counted in the app's SQLite file
+# (so a restart does not forget them, and every app process sees the same counts), three ways:
+# - a name tried from one address: MAX_FAILURES in LOCKOUT_S, then that pair waits. Someone
+#   guessing at a known admin's password from their own machine cannot lock the admin out.
+# - one address, whatever the names: spraying one password over every name is limited too.
+# - one name, from every address together: a guess spread over many machines is limited too
+#   (at a higher count, which is what it would take to keep that person out).
 MAX_FAILURES, LOCKOUT_S = 5, 60.0
+MAX_ADDRESS_FAILURES, ADDRESS_LOCKOUT_S = 20, 600.0
+MAX_NAME_FAILURES, NAME_LOCKOUT_S = 50, 600.0
 
 
 class AccountError(ValueError):
@@ -62,7 +73,7 @@ class Accounts:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._failures: dict[str, list[float]] = {}  # name -> times of recent wrong passwords
+        self.audit = AuditLog(path)
         self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -75,10 +86,17 @@ class Accounts:
                     user TEXT NOT NULL, collection TEXT NOT NULL, access TEXT NOT NULL,
                     PRIMARY KEY (user, collection))"""
             )
+            # One row per sign-in attempt that has not (yet) succeeded; see authenticate().
+            self._db.execute(
+                """CREATE TABLE IF NOT EXISTS sign_in_failures (
+                    id INTEGER PRIMARY KEY, name TEXT NOT NULL, address TEXT NOT NULL, at REAL NOT NULL)"""
+            )
 
     # --- accounts -------------------------------------------------------------------------------
 
-    def add(self, name: str, role: str, password: str | None = None, only_if_first: bool = False) -> User:
+    def add(
+        self, name: str, role: str, password: str | None = None, only_if_first: bool = False, by: str = COMMAND_LINE
+    ) -> User:
         """Create an account. The very first account is always an admin, whatever role was asked:
         someone has to be able to manage the others. only_if_first: refuse when any account
         exists (the app's "first account" form, which two people might send at once)."""
@@ -104,9 +122,10 @@ class Accounts:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+        self.audit.record(name if only_if_first else by, audit.ACCOUNT_ADDED, name, role)
         return User(name, role, hashed is not None)
 
-    def remove(self, name: str) -> None:
+    def remove(self, name: str, by: str = COMMAND_LINE) -> None:
         """Delete an account and its grants. The last admin stays: nobody could manage the rest."""
         user = self.require(name)
         with self._lock:
@@ -116,8 +135,9 @@ class Accounts:
             self._db.execute("DELETE FROM grants WHERE user = ?", (name,))
             self._db.execute("DELETE FROM users WHERE name = ?", (name,))
             self._db.execute("COMMIT")
+        self.audit.record(by, audit.ACCOUNT_REMOVED, name)
 
-    def set_role(self, name: str, role: str) -> User:
+    def set_role(self, name: str, role: str, by: str = COMMAND_LINE) -> User:
         user = self.require(name)
         if role not in ROLES:
             raise AccountError(f"unknown role {role!r}: use {', '.join(ROLES)}")
@@ -125,13 +145,15 @@ class Accounts:
             if user.is_admin and role != ADMIN and self._admins() == 1:
                 raise AccountError(f"{name!r} is the last admin: make someone else admin first")
             self._db.execute("UPDATE users SET role = ? WHERE name = ?", (role, name))
+        self.audit.record(by, audit.ROLE_CHANGED, name, f"{user.role} -> {role}")
         return User(name, role, user.has_password)
 
-    def set_password(self, name: str, password: str) -> None:
+    def set_password(self, name: str, password: str, by: str = COMMAND_LINE) -> None:
         self.require(name)
         hashed = _hash(password)
         with self._lock:
             self._db.execute("UPDATE users SET password_hash = ? WHERE name = ?", (hashed, name))
+        self.audit.record(by, audit.PASSWORD_CHANGED, name)
 
     def get(self, name: str) -> User | None:
         with self._lock:
@@ -153,27 +175,67 @@ class Accounts:
         with self._lock:
             return self._db.execute("SELECT count(*) FROM users").fetchone()[0] == 0
 
-    def authenticate(self, name: str, password: str) -> User | None:
+    def authenticate(self, name: str, password: str, address: str = "") -> User | None:
         """The user, when the password is theirs; None otherwise (unknown name included, and the
-        same bcrypt work is done for it, so timing does not tell which names exist). After
-        MAX_FAILURES wrong passwords for a name within LOCKOUT_S, that name is refused for the
-        rest of that time, even with the right password (AccountError says so)."""
-        now = time.monotonic()
+        same bcrypt work is done for it, so timing does not tell which names exist). Too many
+        wrong passwords (see MAX_FAILURES) and the attempt is refused before the password is
+        looked at, even when it is right (AccountError says how long to wait).
+
+        Each attempt is first written down as a failure, in the same transaction that counts
+        the earlier ones, and struck out only once the password proved right: attempts sent in
+        parallel (threads, sessions, app processes) each see the others, so no burst of guesses
+        gets past the limit while bcrypt runs."""
+        address = address or "unknown"
+        now = time.time()
         with self._lock:
-            recent = [t for t in self._failures.get(name, []) if now - t < LOCKOUT_S]
-            self._failures[name] = recent
-            if len(recent) >= MAX_FAILURES:
-                wait = LOCKOUT_S - (now - recent[0])
-                raise AccountError(f"too many wrong passwords for {name!r}: try again in {wait:.0f} s")
-            row = self._db.execute("SELECT password_hash FROM users WHERE name = ?", (name,)).fetchone()
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM sign_in_failures WHERE at < ?", (now - max(NAME_LOCKOUT_S, ADDRESS_LOCKOUT_S),))
+                refusal = self._refusal(name, address, now)
+                attempt = None
+                if refusal is None:
+                    attempt = self._db.execute(
+                        "INSERT INTO sign_in_failures (name, address, at) VALUES (?, ?, ?)", (name, address, now)
+                    ).lastrowid
+                    row = self._db.execute("SELECT password_hash FROM users WHERE name = ?", (name,)).fetchone()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        if refusal is not None:
+            self.audit.record(name, audit.SIGN_IN_REFUSED, name, refusal, address)
+            raise AccountError(refusal)
         import bcrypt
 
         hashed = row[0] if row and row[0] else _dummy_hash()
         matches = bcrypt.checkpw(password.encode("utf-8")[:72], hashed)
         if row and row[0] and matches:
+            with self._lock:
+                # Right: this attempt and this address's earlier misses of this name no longer count.
+                self._db.execute(
+                    "DELETE FROM sign_in_failures WHERE id = ? OR (name = ? AND address = ?)", (attempt, name, address)
+                )
+            self.audit.record(name, audit.SIGN_IN, name, "", address)
             return self.get(name)
-        with self._lock:
-            self._failures.setdefault(name, []).append(now)
+        self.audit.record(name, audit.SIGN_IN_FAILED, name, "wrong password" if row else "no such account", address)
+        return None
+
+    def _refusal(self, name: str, address: str, now: float) -> str | None:
+        """Why this attempt must wait, or None; inside the counting transaction."""
+        limits = (
+            ("name = ? AND address = ?", (name, address), MAX_FAILURES, LOCKOUT_S,
+             f"too many wrong passwords for {name!r} from this address"),
+            ("address = ?", (address,), MAX_ADDRESS_FAILURES, ADDRESS_LOCKOUT_S, "too many wrong passwords from this address"),
+            ("name = ?", (name,), MAX_NAME_FAILURES, NAME_LOCKOUT_S, f"too many wrong passwords for {name!r}"),
+        )
+        for where, params, most, window, reason in limits:
+            times = [at for (at,) in self._db.execute(
+                f"SELECT at FROM sign_in_failures WHERE {where} AND at >= ? ORDER BY at", params + (now - window,)
+            )]
+            if len(times) >= most:
+                # The wait ends when enough of the counted failures have aged out of the window.
+                wait = times[len(times) - most] + window - now
+                return f"{reason}: try again in {max(wait, 1):.0f} s"
         return None
 
     def _admins(self) -> int:
@@ -181,7 +243,7 @@ class Accounts:
 
     # --- grants ---------------------------------------------------------------------------------
 
-    def grant(self, name: str, collection: str, access: str) -> None:
+    def grant(self, name: str, collection: str, access: str, by: str = COMMAND_LINE) -> None:
         user = self.require(name)
         if access not in ACCESS:
             raise AccountError(f"unknown access {access!r}: use read or write")
@@ -191,11 +253,15 @@ class Accounts:
             self._db.execute(
                 "INSERT OR REPLACE INTO grants (user, collection, access) VALUES (?, ?, ?)", (name, collection, access)
             )
+        self.audit.record(by, audit.ACCESS_GRANTED, name, f"{collection} ({access})")
 
-    def revoke(self, name: str, collection: str) -> bool:
+    def revoke(self, name: str, collection: str, by: str = COMMAND_LINE) -> bool:
         self.require(name)
         with self._lock:
-            return self._db.execute("DELETE FROM grants WHERE user = ? AND collection = ?", (name, collection)).rowcount > 0
+            revoked = self._db.execute("DELETE FROM grants WHERE user = ? AND collection = ?", (name, collection)).rowcount > 0
+        if revoked:
+            self.audit.record(by, audit.ACCESS_REVOKED, name, collection)
+        return revoked
 
     def grants(self, name: str | None = None) -> list[tuple[str, str, str]]:
         """(user, collection, access) of one user, or of everyone."""

@@ -13,7 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ragapp import audit
 from ragapp.accounts import AccountError
+from ragapp.audit import COMMAND_LINE, AuditLog
 
 PREFIX = "rag"
 DAY_S = 86400.0
@@ -49,6 +51,7 @@ class ApiKeys:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self.audit = AuditLog(path)
         self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -58,7 +61,9 @@ class ApiKeys:
                     created_at REAL NOT NULL, expires_at REAL, revoked_at REAL, last_used_at REAL)"""
             )
 
-    def create(self, user: str, expires_days: float | None = None, label: str = "") -> tuple[KeyInfo, str]:
+    def create(
+        self, user: str, expires_days: float | None = None, label: str = "", by: str = COMMAND_LINE
+    ) -> tuple[KeyInfo, str]:
         """A new key for the user: its record, and the key itself (the only time it is seen)."""
         if expires_days is not None and expires_days <= 0:
             raise AccountError("a key's expiry must be a positive number of days")
@@ -71,6 +76,7 @@ class ApiKeys:
                 "INSERT INTO api_keys (id, user, label, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (key_id, user, label, _digest(secret), now, expires),
             )
+        self.audit.record(by, audit.KEY_CREATED, user, key_id)
         return KeyInfo(key_id, user, label, now, expires, None, None), secret
 
     def keys(self, user: str | None = None) -> list[KeyInfo]:
@@ -85,12 +91,15 @@ class ApiKeys:
     def any_active(self) -> bool:
         return any(k.state() == "active" for k in self.keys())
 
-    def revoke(self, key_id: str) -> bool:
+    def revoke(self, key_id: str, by: str = COMMAND_LINE) -> bool:
         """True when an active key was revoked now."""
         with self._lock:
             cursor = self._db.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (time.time(), key_id)
             )
+            owner = self._db.execute("SELECT user FROM api_keys WHERE id = ?", (key_id,)).fetchone()
+        if cursor.rowcount > 0:
+            self.audit.record(by, audit.KEY_REVOKED, owner[0] if owner else "", key_id)
         return cursor.rowcount > 0
 
     def revoke_all(self, user: str) -> int:

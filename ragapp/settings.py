@@ -170,8 +170,17 @@ class Settings:
     proxy_header: str = _setting(
         "X-Forwarded-User",
         "Header naming the signed-in user, set by the team's sign-on proxy. Read only when sign_in is "
-        "'proxy': the app must then be reachable through that proxy alone.",
+        "'proxy': honoured only from the proxy's addresses and with its secret (below).",
     )
+    proxy_addresses: str = _setting(
+        "127.0.0.1,::1",
+        "Addresses (or networks, 10.0.0.0/24) the sign-on proxy connects from, comma-separated; the proxy's "
+        "header is refused from anywhere else. Empty: any address (then proxy_secret must be set).",
+    )
+    proxy_secret: str = _setting(
+        "", "Shared secret the sign-on proxy sends in proxy_secret_header; when set, a request without it is refused."
+    )
+    proxy_secret_header: str = _setting("X-Ragapp-Proxy-Secret", "Header carrying proxy_secret.")
     app_db: Path = _setting(
         Path(""), "SQLite file of the accounts, grants and conversation history. Empty: app.sqlite in the store folder."
     )
@@ -229,6 +238,12 @@ class Settings:
             raise SettingsError("temperature must not be negative")
         if self.sign_in not in ("none", "accounts", "proxy"):
             raise SettingsError(f"sign_in must be 'none', 'accounts' or 'proxy', got {self.sign_in!r}")
+        if self.sign_in == "proxy" and not (self.proxy_addresses.strip() or self.proxy_secret):
+            raise SettingsError(
+                "sign_in 'proxy' needs proxy_addresses or proxy_secret (or both): otherwise anyone who reaches "
+                "the app could name themselves in the header"
+            )
+        self.proxy_networks()  # a mistyped address is reported now, not at the first sign-in
         if self.max_upload_mb <= 0:
             raise SettingsError("max_upload_mb must be positive")
         if self.max_question_chars <= 0:
@@ -268,6 +283,19 @@ class Settings:
         """Where accounts, grants and history are kept."""
         return self.app_db if str(self.app_db) not in ("", ".") else self.store_dir / "app.sqlite"
 
+    def proxy_networks(self) -> list:
+        """proxy_addresses as networks (a single address is a network of one)."""
+        import ipaddress
+
+        networks = []
+        for part in self.proxy_addresses.split(","):
+            if part.strip():
+                try:
+                    networks.append(ipaddress.ip_network(part.strip(), strict=False))
+                except ValueError:
+                    raise SettingsError(f"proxy_addresses: {part.strip()!r} is not an IP address or network") from None
+        return networks
+
     def shown(self) -> dict[str, str]:
         """Every setting as it may be shown to an administrator: header values (secrets) hidden."""
         values = {f.name: str(getattr(self, f.name)) for f in dataclasses.fields(self)}
@@ -275,6 +303,8 @@ class Settings:
             values["chroma_headers"] = "; ".join(f"{name}: ***" for name, _ in parse_headers(self.chroma_headers))
         if self.llm_api_key:
             values["llm_api_key"] = "***"
+        if self.proxy_secret:
+            values["proxy_secret"] = "***"
         return values
 
     @property

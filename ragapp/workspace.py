@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from ragapp.accounts import LOCAL_USER, AccessDenied, AccountError, User, check_name
+from ragapp.audit import DOCUMENT_DELETED, PROXY_REFUSED, Event
 from ragapp.documents import Answer, Hit, Passage, QuestionError
 from ragapp.history import Conversation, Turn
 from ragapp.ingestion import FAILED, FileOutcome, IngestReport, Progress
@@ -165,10 +166,20 @@ class Workspace:
         return report
 
     def delete_document(self, doc_id: str, collection: str) -> int:
-        return self.pipeline.delete_document(doc_id, self._require_write(collection))
+        record = self.pipeline.store(self._require_write(collection)).record(doc_id)
+        deleted = self.pipeline.delete_document(doc_id, collection)
+        if deleted:
+            shown = record.source if record else doc_id
+            self._accounts.audit.record(self.user.name, DOCUMENT_DELETED, collection, shown)
+        return deleted
 
     def record(self, collection: str, doc_id: str) -> DocumentRecord | None:
         return self.pipeline.store(self._require_read(collection)).record(doc_id)
+
+    def still_readable(self, collection: str, doc_id: str) -> bool:
+        """Whether a document cited earlier (an open conversation, the history) may be shown now:
+        it is still stored and the person may still read its collection."""
+        return self.may_read(collection) and self.pipeline.store(collection).record(doc_id) is not None
 
     # --- history: each person's own -------------------------------------------------------------
 
@@ -213,30 +224,35 @@ class Workspace:
 
     def add_user(self, name: str, role: str, password: str | None) -> User:
         self._require_admin()
-        return self._accounts.add(name, role, password)
+        return self._accounts.add(name, role, password, by=self.user.name)
 
     def remove_user(self, name: str) -> None:
         self._require_admin()
         if name == self.user.name:
             raise AccountError("you cannot remove your own account")
-        self._accounts.remove(name)
+        self._accounts.remove(name, by=self.user.name)
         self.pipeline.history.delete_all(name)
 
     def set_role(self, name: str, role: str) -> User:
         self._require_admin()
-        return self._accounts.set_role(name, role)
+        return self._accounts.set_role(name, role, by=self.user.name)
 
     def set_password(self, name: str, password: str) -> None:
         self._require_admin()
-        self._accounts.set_password(name, password)
+        self._accounts.set_password(name, password, by=self.user.name)
 
     def grant(self, name: str, collection: str, access: str) -> None:
         self._require_admin()
-        self._accounts.grant(name, check_collection_name(collection), access)
+        self._accounts.grant(name, check_collection_name(collection), access, by=self.user.name)
 
     def revoke(self, name: str, collection: str) -> bool:
         self._require_admin()
-        return self._accounts.revoke(name, collection)
+        return self._accounts.revoke(name, collection, by=self.user.name)
+
+    def audit_log(self, limit: int = 200, person: str | None = None) -> list[Event]:
+        """Sign-ins, refused sign-ins and administrators' changes, newest first."""
+        self._require_admin()
+        return self._accounts.audit.events(limit, person)
 
 
 def all_collections(pipeline: Pipeline) -> list[str]:
@@ -281,9 +297,10 @@ class Door:
         user = self._pipeline.accounts.get(name) if name else None
         return Workspace(self._pipeline, user) if user else None
 
-    def password(self, name: str, password: str) -> Workspace | None:
-        """Signed in with a password; None when it is wrong (AccountError: too many tries)."""
-        user = self._pipeline.accounts.authenticate(name, password)
+    def password(self, name: str, password: str, address: str = "") -> Workspace | None:
+        """Signed in with a password; None when it is wrong (AccountError: too many tries).
+        address: the client's, counted by the sign-in limits and kept in the audit log."""
+        user = self._pipeline.accounts.authenticate(name, password, address)
         return Workspace(self._pipeline, user) if user else None
 
     def needs_first_account(self) -> bool:
@@ -294,8 +311,10 @@ class Door:
         user = self._pipeline.accounts.add(name, "admin", password, only_if_first=True)
         return Workspace(self._pipeline, user)
 
-    def proxy(self, headers: Mapping[str, str]) -> Workspace | None:
-        user = proxy_user(self._pipeline, headers)
+    def proxy(self, headers: Mapping[str, str], address: str) -> Workspace | None:
+        """The person the sign-on proxy names; None when it names nobody with an account here.
+        AccessDenied when the request cannot have come from the proxy (see proxy_user)."""
+        user = proxy_user(self._pipeline, headers, address)
         return Workspace(self._pipeline, user) if user else None
 
     def key(self, secret: str) -> Workspace:
@@ -324,15 +343,53 @@ def key_owner(pipeline: Pipeline, name: str) -> str:
     return name
 
 
-def proxy_user(pipeline: Pipeline, headers: Mapping[str, str]) -> User | None:
-    """The account the team's sign-on proxy names in its header, honoured only in proxy mode;
-    None when the header is missing or names nobody with an account here."""
+def proxy_user(pipeline: Pipeline, headers: Mapping[str, str], address: str) -> User | None:
+    """The account the team's sign-on proxy names in its header, honoured only in proxy mode and
+    only when the request came from the proxy: from one of its addresses (proxy_addresses) and
+    with its shared secret header (proxy_secret), whichever of the two are set. The header must
+    hold exactly one name: a proxy that appends to a header a client sent, or a client that sent
+    it twice, is refused rather than guessed at. None when it names nobody with an account here;
+    AccessDenied (with the reason, also kept in the audit log) when the request is refused."""
     settings = pipeline.settings
     if settings.sign_in != "proxy":
         return None
-    wanted = settings.proxy_header.lower()
-    name = next((value for key, value in headers.items() if key.lower() == wanted), "").strip()
+    refusal = _proxy_refusal(settings, headers, address)
+    if refusal is None:
+        values = _header_values(headers, settings.proxy_header)
+        if len(values) > 1 or any("," in value for value in values):
+            refusal = f"the header {settings.proxy_header} holds more than one name"
+    if refusal is not None:
+        pipeline.accounts.audit.record("", PROXY_REFUSED, "", refusal, address)
+        raise AccessDenied(f"sign-in through the proxy refused: {refusal}")
+    name = values[0].strip() if values else ""
     return pipeline.accounts.get(name) if name else None
+
+
+def _proxy_refusal(settings: Settings, headers: Mapping[str, str], address: str) -> str | None:
+    import hmac
+    import ipaddress
+
+    networks = settings.proxy_networks()
+    if networks:
+        try:
+            client = ipaddress.ip_address(address.split("%")[0])
+        except ValueError:
+            return f"the client address {address!r} is not an IP address"
+        if not any(client in network for network in networks):
+            return f"the request came from {address}, not from the proxy's addresses"
+    if settings.proxy_secret:
+        sent = _header_values(headers, settings.proxy_secret_header)
+        if len(sent) != 1 or not hmac.compare_digest(sent[0].encode(), settings.proxy_secret.encode()):
+            return f"the header {settings.proxy_secret_header} does not hold the proxy's secret"
+    return None
+
+
+def _header_values(headers: Mapping[str, str], name: str) -> list[str]:
+    """Every value sent for a header (Streamlit's headers and Starlette's keep repeated ones)."""
+    get_all = getattr(headers, "get_all", None) or getattr(headers, "getlist", None)
+    if get_all is not None:
+        return list(get_all(name))
+    return [value for key, value in headers.items() if key.lower() == name.lower()]
 
 
 def _shown_name(name: str) -> str:

@@ -50,19 +50,91 @@ def test_passwords_are_kept_as_bcrypt_hashes_and_a_wrong_one_is_refused(settings
         accounts.add("bob", "reader", "short")
 
 
-def test_guessing_passwords_locks_the_name_for_a_while(settings, monkeypatch):
+def test_guessing_passwords_locks_the_name_from_that_address_for_a_while(settings, monkeypatch):
     from ragapp import accounts as accounts_module
 
     accounts = Accounts(settings.app_db_path)
     accounts.add("ann", "admin", PASSWORD)
     accounts.add("bob", "reader", PASSWORD)
     for guess in range(accounts_module.MAX_FAILURES):
-        assert accounts.authenticate("ann", f"guess number {guess}") is None
-    with pytest.raises(AccountError, match="too many wrong passwords for 'ann'"):
-        accounts.authenticate("ann", PASSWORD)  # even the right one, for now
-    assert accounts.authenticate("bob", PASSWORD).name == "bob"  # others are not locked out
+        assert accounts.authenticate("ann", f"guess number {guess}", "10.0.0.66") is None
+    with pytest.raises(AccountError, match="too many wrong passwords for 'ann' from this address"):
+        accounts.authenticate("ann", PASSWORD, "10.0.0.66")  # even the right one, for now
+    # Whoever guessed cannot keep ann out: from her own machine she signs in.
+    assert accounts.authenticate("ann", PASSWORD, "10.0.0.7").name == "ann"
+    assert accounts.authenticate("bob", PASSWORD, "10.0.0.66").name == "bob"  # others are not locked out
+    # The counts live in the app's SQLite file: a restarted app still refuses.
+    restarted = Accounts(settings.app_db_path)
+    with pytest.raises(AccountError, match="try again in"):
+        restarted.authenticate("ann", PASSWORD, "10.0.0.66")
     monkeypatch.setattr(accounts_module, "LOCKOUT_S", 0.0)  # the time has passed
-    assert accounts.authenticate("ann", PASSWORD).name == "ann"
+    assert restarted.authenticate("ann", PASSWORD, "10.0.0.66").name == "ann"
+
+
+def test_spraying_one_password_over_many_names_is_limited_per_address(settings):
+    from ragapp import accounts as accounts_module
+
+    accounts = Accounts(settings.app_db_path)
+    accounts.add("ann", "admin", PASSWORD)
+    for number in range(accounts_module.MAX_ADDRESS_FAILURES):
+        assert accounts.authenticate(f"user{number}", "Summer2026!", "10.0.0.66") is None
+    with pytest.raises(AccountError, match="too many wrong passwords from this address"):
+        accounts.authenticate("ann", "Summer2026!", "10.0.0.66")
+    assert accounts.authenticate("ann", PASSWORD, "10.0.0.7").name == "ann"
+
+
+def test_parallel_guesses_do_not_get_past_the_limit(settings):
+    """Twenty sign-ins with wrong passwords at once, from two app processes' worth of
+    connections: only MAX_FAILURES passwords are ever looked at, the rest are refused."""
+    from ragapp import accounts as accounts_module
+
+    Accounts(settings.app_db_path).add("ann", "admin", PASSWORD)
+    apps = [Accounts(settings.app_db_path), Accounts(settings.app_db_path)]
+    outcomes: list[str] = []
+    start = threading.Barrier(20)
+
+    def guess(number: int) -> None:
+        start.wait()
+        try:
+            result = apps[number % 2].authenticate("ann", f"guess {number}", "10.0.0.66")
+            outcomes.append("signed in" if result else "wrong")
+        except AccountError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("wrong") == accounts_module.MAX_FAILURES, outcomes
+    assert outcomes.count("refused") == 20 - accounts_module.MAX_FAILURES
+
+
+def test_sign_ins_and_admin_actions_are_in_the_audit_log(team):
+    boss = Workspace(team, team.accounts.require("boss"))
+    team.accounts.authenticate("rita", "not her password", "10.0.0.66")
+    team.accounts.authenticate("rita", PASSWORD, "10.0.0.7")
+    boss.add_user("newbie", "reader", PASSWORD)
+    boss.grant("newbie", "hr-docs", "read")
+    boss.revoke("newbie", "hr-docs")
+    boss.set_role("newbie", "editor")
+    boss.remove_user("newbie")
+    doc = team.store("hr-docs").documents()[0]
+    boss.delete_document(doc.doc_id, "hr-docs")
+    events = boss.audit_log()
+    seen = [(e.actor, e.action, e.target, e.address) for e in reversed(events)]
+    assert ("rita", "sign-in failed", "rita", "10.0.0.66") in seen
+    assert ("rita", "sign-in", "rita", "10.0.0.7") in seen
+    assert [action for actor, action, _t, _a in seen if actor == "boss"] == [
+        "account added", "access granted", "access revoked", "role changed", "account removed", "document deleted",
+    ]
+    assert next(e for e in events if e.action == "document deleted").detail == "leave.md"
+    assert next(e for e in events if e.action == "role changed").detail == "reader -> editor"
+    # Made on the command line (the fixture's accounts): said so.
+    assert any(e.actor == "(command line)" and e.action == "access granted" and e.target == "rita" for e in events)
+    assert {e.action for e in boss.audit_log(person="rita")} >= {"sign-in", "sign-in failed", "access granted"}
+    with pytest.raises(AccessDenied):
+        Workspace(team, team.accounts.require("rita")).audit_log()
 
 
 def test_the_first_account_is_admin_and_the_last_admin_stays(settings):
@@ -203,15 +275,54 @@ def test_history_is_kept_per_person_and_only_its_owner_reads_or_deletes_it(team)
     assert rita.conversations() == []
 
 
-def test_the_proxy_header_counts_only_in_proxy_mode(team):
+def test_the_proxy_header_counts_only_in_proxy_mode_and_only_from_the_proxy(team):
     headers = {"x-forwarded-user": "rita"}
-    assert proxy_user(team, headers) is None  # sign_in = none: a header is just a header
+    assert proxy_user(team, headers, "127.0.0.1") is None  # sign_in = none: a header is just a header
     proxied = Pipeline(team.settings.replace(sign_in="proxy"), embedder=team.embedder, generator=team.generator)
-    assert proxy_user(proxied, headers).name == "rita"
-    assert proxy_user(proxied, {"X-Forwarded-User": "nobody"}) is None
-    assert proxy_user(proxied, {}) is None
+    assert proxy_user(proxied, headers, "127.0.0.1").name == "rita"
+    assert proxy_user(proxied, headers, "::1").name == "rita"
+    assert proxy_user(proxied, {"X-Forwarded-User": "nobody"}, "127.0.0.1") is None
+    assert proxy_user(proxied, {}, "127.0.0.1") is None
     accounts_mode = Pipeline(team.settings.replace(sign_in="accounts"), embedder=team.embedder, generator=team.generator)
-    assert proxy_user(accounts_mode, headers) is None
+    assert proxy_user(accounts_mode, headers, "127.0.0.1") is None
+    # A port reachable around the proxy: the header is refused from any other address.
+    with pytest.raises(AccessDenied, match="not from the proxy's addresses"):
+        proxy_user(proxied, {"X-Forwarded-User": "boss"}, "10.0.0.66")
+    # A proxy that appends to what the client sent, or a header sent twice: refused, not guessed at.
+    with pytest.raises(AccessDenied, match="more than one name"):
+        proxy_user(proxied, {"X-Forwarded-User": "boss, rita"}, "127.0.0.1")
+    from streamlit.runtime.context import StreamlitHeaders
+
+    twice = StreamlitHeaders([("X-Forwarded-User", "boss"), ("X-Forwarded-User", "rita")])
+    with pytest.raises(AccessDenied, match="more than one name"):
+        proxy_user(proxied, twice, "127.0.0.1")
+    refusals = [e for e in team.accounts.audit.events() if e.action == "proxy header refused"]
+    assert [e.address for e in refusals] == ["127.0.0.1", "127.0.0.1", "10.0.0.66"]
+
+
+def test_the_proxy_secret_and_addresses_are_both_checked_when_both_are_set(team):
+    settings = team.settings.replace(sign_in="proxy", proxy_addresses="10.0.0.0/24", proxy_secret="s3cret-from-the-proxy")
+    proxied = Pipeline(settings, embedder=team.embedder, generator=team.generator)
+    good = {"X-Forwarded-User": "rita", "X-Ragapp-Proxy-Secret": "s3cret-from-the-proxy"}
+    assert proxy_user(proxied, good, "10.0.0.5").name == "rita"
+    with pytest.raises(AccessDenied, match="does not hold the proxy's secret"):
+        proxy_user(proxied, {"X-Forwarded-User": "rita", "X-Ragapp-Proxy-Secret": "guess"}, "10.0.0.5")
+    with pytest.raises(AccessDenied, match="does not hold the proxy's secret"):
+        proxy_user(proxied, {"X-Forwarded-User": "rita"}, "10.0.0.5")
+    with pytest.raises(AccessDenied, match="not from the proxy's addresses"):
+        proxy_user(proxied, good, "10.0.1.5")
+    secret_only = Pipeline(settings.replace(proxy_addresses=""), embedder=team.embedder, generator=team.generator)
+    assert proxy_user(secret_only, good, "192.0.2.1").name == "rita"
+    assert "s3cret" not in str(settings.shown())
+
+
+def test_proxy_sign_in_without_addresses_or_secret_is_a_settings_error():
+    from ragapp.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="proxy_addresses or proxy_secret"):
+        Settings.load(env={"RAGAPP_SIGN_IN": "proxy", "RAGAPP_PROXY_ADDRESSES": " "})
+    with pytest.raises(SettingsError, match="not an IP address"):
+        Settings.load(env={"RAGAPP_SIGN_IN": "proxy", "RAGAPP_PROXY_ADDRESSES": "proxy.lan"})
 
 
 def test_without_sign_in_the_local_user_may_do_everything(team):

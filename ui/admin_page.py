@@ -47,6 +47,24 @@ def page(workspace: Workspace) -> None:
     with right:
         if names:
             _grants(workspace, names, grants)
+    _audit_log(workspace)
+
+
+def _audit_log(workspace: Workspace) -> None:
+    """Who signed in, who failed to, and what administrators changed (`ragapp audit`)."""
+    st.subheader("Audit log")
+    events = workspace.audit_log(limit=200)
+    if not events:
+        st.caption("Nothing recorded yet.")
+        return
+    st.dataframe(
+        [
+            {"When": e.when(), "Who": e.actor, "What": e.action, "To": e.target, "Detail": e.detail, "From": e.address}
+            for e in events
+        ],
+        hide_index=True,
+        key="audit-log",
+    )
 
 
 def _act(action, done: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ragapp.accounts import AccountError
+from ragapp.accounts import AccessDenied, AccountError
 from ragapp.workspace import Door, Workspace
 from ui.render import inert
 
@@ -18,7 +18,11 @@ def current_workspace(door: Door) -> Workspace:
     if mode == "none":
         return door.local()
     if mode == "proxy":
-        workspace = door.proxy(st.context.headers)
+        try:
+            workspace = door.proxy(st.context.headers, client_address())
+        except AccessDenied as exc:
+            st.error(inert(str(exc).capitalize()))
+            st.stop()
         if workspace is None:
             header = door.proxy_header
             st.error(
@@ -40,6 +44,13 @@ def current_workspace(door: Door) -> Workspace:
     st.stop()
 
 
+def client_address() -> str:
+    """The address the browser's connection comes from (Streamlit gives None for loopback, and
+    something that is not an address where no browser is connected, as under its AppTest)."""
+    address = st.context.ip_address
+    return address if isinstance(address, str) and address else "127.0.0.1"
+
+
 def _sign_in_form(door: Door) -> None:
     st.header("Sign in")
     with st.form("sign-in"):
@@ -48,7 +59,7 @@ def _sign_in_form(door: Door) -> None:
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
         try:
-            workspace = door.password(name.strip(), password)
+            workspace = door.password(name.strip(), password, client_address())
         except AccountError as exc:
             st.error(inert(str(exc).capitalize()))
             return
