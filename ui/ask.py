@@ -13,7 +13,7 @@ from ragapp.documents import QuestionError
 from ragapp.store import StoreError
 from ragapp.workspace import Workspace
 from ui import render, sidebar
-from ui.source import show_source
+from ui.source import show_source, still_shown
 
 log = logging.getLogger("ragapp.app")
 
@@ -48,6 +48,9 @@ def _conversation(workspace: Workspace, collection: str, only) -> None:
     st.header("Ask your documents")
     st.caption("Answers come only from your documents, with their sources. Nothing leaves this machine.")
     sources = partial(show_source, workspace, collection)
+    # Answers shown again (earlier in this conversation, or reopened from the history) may cite
+    # documents deleted since, or in a collection this person may no longer read.
+    available = partial(still_shown, workspace, collection)
     history = st.session_state.setdefault("history", [])
     st.session_state.setdefault("conversation", None)
     if history and st.button("New conversation", icon=":material/add_comment:"):
@@ -58,7 +61,7 @@ def _conversation(workspace: Workspace, collection: str, only) -> None:
             if turn["role"] == "user":
                 render.show_answer_text(turn["text"])
             else:
-                _show_answer(turn["answer"], sources, key=f"turn{number}")
+                _show_answer(turn["answer"], sources, key=f"turn{number}", available=available)
 
     question = st.chat_input("Ask a question about your documents", max_chars=workspace.settings.max_question_chars)
     if not question:
@@ -134,14 +137,14 @@ def _open(workspace: Workspace, conversation) -> None:
     st.session_state["switch-collection"] = conversation.collection
 
 
-def _show_answer(answer, sources, key: str) -> None:
+def _show_answer(answer, sources, key: str, available=None) -> None:
     render.show_lead(answer)
     render.show_answer_text(answer.text)
-    _show_answer_details(answer, sources, key)
+    _show_answer_details(answer, sources, key, available)
 
 
-def _show_answer_details(answer, sources, key: str) -> None:
+def _show_answer_details(answer, sources, key: str, available=None) -> None:
     render.show_query(answer)
     render.show_path(answer)
-    render.show_sources(answer, sources, key=key)
+    render.show_sources(answer, sources, key=key, available=available)
     render.show_details(answer)

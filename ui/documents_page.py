@@ -8,9 +8,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from ragapp.store import StoreError, file_type
+from ragapp.store import file_type
 from ragapp.workspace import Workspace
-from ui import sidebar
+from ui import deleting, sidebar
 from ui.render import inert
 
 
@@ -28,6 +28,7 @@ def selected_documents(rows: list[int], shown_ids: list[str], records: list) -> 
 def page(workspace: Workspace, collection: str) -> None:
     st.header(f"Documents of {collection}")
     may_write = workspace.may_write(collection)
+    deleting.done_message()
     records, failures = workspace.documents(collection), workspace.failures(collection)
     if not records and not failures:
         if may_write:
@@ -80,13 +81,10 @@ def page(workspace: Workspace, collection: str) -> None:
         if chosen:
             names = ", ".join(Path(r.source).name for r in chosen)
             if st.button(inert(f"Delete {len(chosen)} selected ({names})"), icon=":material/delete:", type="primary"):
-                try:
-                    for record in chosen:
-                        workspace.delete_document(record.doc_id, collection)
-                except StoreError as exc:  # busy, or the store's server not answering
-                    st.error(f"Not deleted: {exc}.")
-                else:
-                    st.rerun()
+                deleting.ask_to_delete(collection, chosen)
+                st.rerun()
+        if may_write:
+            deleting.confirmation(workspace, collection, "page-delete")
     if may_write:
         st.divider()
         sidebar.upload_section(workspace, collection)

@@ -48,13 +48,22 @@ def show_path(answer: Answer) -> None:
     st.caption(f"{PATH_ICONS[answer.path]} {answer.how_answered(details=False)}")
 
 
-def show_sources(answer: Answer, show_source=None, key: str = "") -> None:
+GONE = "No longer available: the document was deleted, or you may no longer read its collection."
+
+
+def show_sources(answer: Answer, show_source=None, key: str = "", available=None) -> None:
     """Under an answer: each cited source with its page; opening one shows the passage where it
     sits (show_source(passage, key), e.g. the PDF page with the passage highlighted). For a
-    declined answer, the closest passages as "related"."""
+    declined answer, the closest passages as "related". available(passage): False for a source
+    that may not be shown any more (an answer from before a delete or a revoked grant): it is
+    named by its number alone, and nothing of it is shown."""
     if answer.citations:
         st.caption("Sources")
         for citation in answer.citations:
+            if available is not None and not available(citation.passage):
+                with st.expander(f"[{citation.n}] no longer available"):
+                    st.caption(GONE)
+                continue
             # Labels are Markdown too: a heading such as "![x](http://…)" must not load an image.
             with st.expander(inert(f"[{citation.n}] {citation.location()}")):
                 st.caption(inert(citation.title))
@@ -62,9 +71,10 @@ def show_sources(answer: Answer, show_source=None, key: str = "") -> None:
                     st.markdown(inert(citation.text))
                 else:
                     show_source(citation.passage, f"{key}-{citation.n}")
-    if answer.related:
+    related = [hit for hit in answer.related if available is None or available(hit.passage)]
+    if related:
         st.caption("Related passages (not close enough to answer from)")
-        for hit in answer.related:
+        for hit in related:
             with st.expander(inert(hit.passage.location())):
                 st.markdown(inert(hit.passage.text))
 

@@ -11,6 +11,7 @@ from ragapp.ingestion import FAILED, SKIPPED, Progress
 from ragapp.loaders import SUPPORTED_SUFFIXES
 from ragapp.store import Filter, StoreError, file_type
 from ragapp.workspace import Workspace
+from ui import deleting
 from ui.render import inert
 
 
@@ -57,6 +58,7 @@ def documents_section(workspace: Workspace, collection: str) -> None:
     records = workspace.documents(collection)
     may_delete = workspace.may_write(collection)
     st.subheader(f"Documents ({len(records)})")
+    deleting.done_message()
     if not records:
         hint = "upload some above, or run `ingest FOLDER`" if may_delete else "someone who may add documents to this collection has to add some"
         st.info(f"No documents yet: {hint}.")
@@ -68,12 +70,10 @@ def documents_section(workspace: Workspace, collection: str) -> None:
         if not may_delete:
             continue
         if right.button("", icon=":material/delete:", key=f"delete-{record.doc_id}", help=inert(f"Delete {record.source}")):
-            try:
-                workspace.delete_document(record.doc_id, collection)
-            except StoreError as exc:  # busy, or the store's server not answering
-                st.error(f"Not deleted: {exc}.")
-            else:
-                st.rerun()
+            deleting.ask_to_delete(collection, [record])
+            st.rerun()
+    if may_delete:
+        deleting.confirmation(workspace, collection, "sidebar-delete")
 
 
 def _count(n: int, noun: str) -> str:

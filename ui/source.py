@@ -27,6 +27,14 @@ def _rendered(_workspace: Workspace, collection: str, doc_id: str, page: int, pa
     return (page_image.png, page_image.highlighted) if page_image else None
 
 
+def still_shown(workspace: Workspace, collection: str, passage: Passage) -> bool:
+    """Whether a source cited earlier may still be opened by this person."""
+    try:
+        return workspace.still_readable(collection, passage.doc_id)
+    except StoreError:  # the store not answering: show_source says so in its own words
+        return True
+
+
 def show_source(workspace: Workspace, collection: str, passage: Passage, key: str) -> None:
     """The passage in its place, then a download button for the original file (under the name it
     was ingested or uploaded with)."""

@@ -129,7 +129,12 @@ def test_upload_a_pdf_ask_about_it_and_open_the_cited_page_highlighted(page, tmp
         "the delete button for the ticked row",
     )
     delete.click()
+    # Nothing goes before a confirmation that names what will go.
+    wait_for(lambda: "Delete 1 document from default: lighthouse-briefing.pdf?" in main.inner_text(), "the confirmation")
+    assert "1 stored" in main.inner_text()
+    page.get_by_role("button", name="Delete 1 document").click()
     wait_for(lambda: "No documents yet" in main.inner_text(), "the empty documents page after the delete")
+    assert "Deleted lighthouse-briefing.pdf." in main.inner_text()
     shot(page, "7-deleted")
 
     assert page.console_errors == []

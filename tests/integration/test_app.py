@@ -252,3 +252,103 @@ def test_a_model_server_that_is_down_is_reported_under_the_quoted_answer(app_sto
     # The app stays up: the next question is answered the same way.
     at.chat_input[0].set_value("What is the daily meal allowance when travelling?").run()
     assert not at.exception and "45 euros" in at.chat_message[3].markdown[0].value
+
+
+@pytest.fixture
+def own_team_app(tmp_path, monkeypatch, real_embedder, real_generator):
+    """A store of its own (this test deletes from it): the handbook, boss (admin), rita (reader)."""
+    import shutil
+
+    from conftest import SAMPLE
+
+    from ragapp.pipeline import Pipeline
+    from ragapp.settings import Settings
+
+    shutil.copytree(SAMPLE / "handbook", tmp_path / "docs" / "handbook")
+    settings = Settings(store_dir=tmp_path / "store", app_db=tmp_path / "app.sqlite")
+    pipeline = Pipeline(settings, embedder=real_embedder, generator=real_generator)
+    pipeline.ingest([tmp_path / "docs"])
+    monkeypatch.setenv("RAGAPP_STORE_DIR", str(settings.store_dir))
+    monkeypatch.setenv("RAGAPP_UPLOAD_DIR", str(tmp_path / "uploads"))
+    monkeypatch.setenv("RAGAPP_APP_DB", str(tmp_path / "app.sqlite"))
+    monkeypatch.setenv("RAGAPP_SIGN_IN", "accounts")
+    pipeline.accounts.add("boss", "admin", PASSWORD)
+    pipeline.accounts.add("rita", "reader", PASSWORD)
+    pipeline.accounts.grant("rita", "default", "read")
+    return pipeline
+
+
+def _source_labels(message) -> list[str]:
+    return [as_read(e.label) for e in message.expander]
+
+
+def _downloads(message) -> list[str]:
+    return [as_read(b.proto.label) for e in message.expander for b in e.get("download_button")]
+
+
+def test_a_delete_is_confirmed_first_and_then_old_citations_are_no_longer_available(own_team_app):
+    rita = AppTest.from_file(APP, default_timeout=300)
+    rita.run()
+    _sign_in(rita, "rita", PASSWORD)
+    assert not rita.exception, rita.exception
+    assert rita.chat_input, ([e.value for e in rita.error], [i.value for i in rita.info], [h.value for h in rita.header])
+    rita.chat_input[0].set_value("How many days of paid annual leave do full-time employees get?").run()
+    assert any("leave-policy.md" in label for label in _source_labels(rita.chat_message[1]))
+    assert "Download leave-policy.md" in _downloads(rita.chat_message[1])
+
+    boss = AppTest.from_file(APP, default_timeout=300)
+    boss.run()
+    _sign_in(boss, "boss", PASSWORD)
+    leave = next(r for r in own_team_app.store().documents() if r.source.endswith("leave-policy.md"))
+    boss.button(key=f"delete-{leave.doc_id}").click().run()
+    # The first click only asks, naming what would go; nothing is deleted yet.
+    assert any("Delete 1 document from default: leave-policy.md?" in as_read(w.value) for w in boss.sidebar.warning)
+    assert own_team_app.store().record(leave.doc_id) is not None
+    boss.button(key="sidebar-delete-cancel").click().run()
+    assert not boss.sidebar.warning and own_team_app.store().record(leave.doc_id) is not None
+    boss.button(key=f"delete-{leave.doc_id}").click().run()
+    boss.button(key="sidebar-delete-confirm").click().run()
+    assert not boss.exception
+    assert any("Deleted leave-policy.md." in as_read(s.value) for s in boss.sidebar.success)
+    assert own_team_app.store().record(leave.doc_id) is None
+
+    # Rita's open conversation: the citation is no longer opened, nor offered for download.
+    rita.run()
+    assert not rita.exception
+    labels = _source_labels(rita.chat_message[1])
+    assert "[1] no longer available" in labels and not any("leave-policy.md" in label for label in labels), labels
+    assert not _downloads(rita.chat_message[1])
+    # Reopened from her history: the same.
+    again = AppTest.from_file(APP, default_timeout=300)
+    again.run()
+    _sign_in(again, "rita", PASSWORD)
+    next(b for b in again.sidebar.button if (b.key or "").startswith("open-")).click().run()
+    assert "[1] no longer available" in _source_labels(again.chat_message[1])
+    assert not _downloads(again.chat_message[1])
+    # The audit log names who deleted what, and rita's two sign-ins.
+    events = [(e.actor, e.action, e.detail) for e in own_team_app.accounts.audit.events()]
+    assert ("boss", "document deleted", "handbook/leave-policy.md") in events, events
+    assert sum(1 for actor, action, _ in events if (actor, action) == ("rita", "sign-in")) == 2, events
+
+
+def test_revoking_a_grant_ends_a_readers_open_citations(own_team_app):
+    rita = AppTest.from_file(APP, default_timeout=300)
+    rita.run()
+    _sign_in(rita, "rita", PASSWORD)
+    rita.chat_input[0].set_value("How much is the daily meal allowance when travelling?").run()
+    assert "Download expenses.md" in _downloads(rita.chat_message[1])
+    own_team_app.accounts.revoke("rita", "default")
+    rita.run()
+    assert not rita.exception
+    # Her next step shows nothing of the collection: not the conversation, not its sources.
+    assert not rita.chat_message and not rita.get("download_button")
+    assert any("Ask an administrator to give you access" in i.value for i in rita.info)
+    # Given back read access to the collection, but the document deleted meanwhile: no longer available.
+    meals = next(r for r in own_team_app.store().documents() if r.source.endswith("expenses.md"))
+    own_team_app.delete_document(meals.doc_id, "default")
+    own_team_app.accounts.grant("rita", "default", "read")
+    again = AppTest.from_file(APP, default_timeout=300)
+    again.run()
+    _sign_in(again, "rita", PASSWORD)
+    next(b for b in again.sidebar.button if (b.key or "").startswith("open-")).click().run()
+    assert "[1] no longer available" in _source_labels(again.chat_message[1]) and not _downloads(again.chat_message[1])
