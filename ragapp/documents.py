@@ -11,6 +11,18 @@ class QuestionError(ValueError):
     """A question that cannot be asked as it is (empty, too long); the message says why."""
 
 
+class DataError(ValueError):
+    """Plain data (from another process) that does not describe what it should; the message
+    names the part that is wrong."""
+
+
+def _checked(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
+    # bool is an int to isinstance, and never what a page number or an offset means.
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise DataError(f"{where} is {type(value).__name__}")
+    return value
+
+
 @dataclass(frozen=True)
 class Page:
     """Text of one page (PDF) or of a whole file (number None: text, Markdown, HTML, DOCX)."""
@@ -20,6 +32,26 @@ class Page:
     # (start offset, heading path) of each part of the page that sits under one heading, in order
     # (from a PDF's outline, HTML or DOCX headings); empty when the file says nothing of its headings this way.
     sections: tuple[tuple[int, str], ...] = ()
+
+    def to_data(self) -> dict[str, Any]:
+        sections = [[start, heading] for start, heading in self.sections]
+        return {"number": self.number, "text": self.text, "sections": sections}
+
+    @classmethod
+    def from_data(cls, data: Any, where: str = "page") -> "Page":
+        """The Page that `to_data` gave; DataError for anything else."""
+        _checked(data, dict, where)
+        sections = []
+        for i, section in enumerate(_checked(data.get("sections"), list, f"{where}.sections")):
+            if not isinstance(section, list) or len(section) != 2:
+                raise DataError(f"{where}.sections[{i}] is not a (start, heading) pair")
+            sections.append((_checked(section[0], int, f"{where}.sections[{i}] start"),
+                             _checked(section[1], str, f"{where}.sections[{i}] heading")))
+        return cls(
+            number=_checked(data.get("number"), (int, type(None)), f"{where}.number"),
+            text=_checked(data.get("text"), str, f"{where}.text"),
+            sections=tuple(sections),
+        )
 
 
 @dataclass(frozen=True)
@@ -37,6 +69,22 @@ class Document:
     def doc_id(self) -> str:
         """Stable identity of the file in a store: its absolute path."""
         return document_id(self.path)
+
+    def to_data(self) -> dict[str, Any]:
+        """The document as plain data (JSON's types), for a process that must not unpickle."""
+        return {
+            "path": self.path, "source": self.source, "title": self.title, "kind": self.kind,
+            "content_hash": self.content_hash, "pages": [page.to_data() for page in self.pages],
+        }
+
+    @classmethod
+    def from_data(cls, data: Any) -> "Document":
+        """The Document that `to_data` gave, every field checked; DataError for anything else."""
+        _checked(data, dict, "the document")
+        names = ("path", "source", "title", "kind", "content_hash")
+        fields = {name: _checked(data.get(name), str, name) for name in names}
+        pages = _checked(data.get("pages"), list, "pages")
+        return cls(**fields, pages=tuple(Page.from_data(page, f"pages[{i}]") for i, page in enumerate(pages)))
 
 
 def document_id(path: str) -> str:

@@ -1,23 +1,47 @@
-"""Show where a cited passage sits: its PDF page rendered with the passage highlighted, or its surrounding text."""
+"""Show where a cited passage sits: its PDF page rendered with the passage highlighted, or its surrounding text.
+
+PDFium runs in a worker process, never in the app: a hostile or broken PDF can crash it, hang it
+or make it ask for a bitmap of gigabytes (a page may be 14,400 points square), and in the app that
+would take every session down. The worker draws under a memory cap, a time limit and a pixel
+limit, and sends back plain data and PNG bytes, which the app checks before it uses them.
+"""
 
 from __future__ import annotations
 
 import ctypes
 import difflib
 import io
+import math
 import re
+import signal
+import struct
+import subprocess
+import sys
 import threading
+import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from ragapp import sandbox
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in image pixels, origin top-left
 
 HIGHLIGHT = (255, 230, 0, 110)  # semi-transparent yellow: the text stays readable under it
 _WORD = re.compile(r"\w+")
-# PDFium is not thread-safe, not even across different documents, and the app serves each
-# browser session from its own thread: one render at a time.
-_PDFIUM_LOCK = threading.Lock()
+# At most 16.7 million pixels (4096 x 4096), and no side over 8192: an A4 page at the usual scale
+# is 1.1 million. A bigger page is drawn smaller, whole.
+MAX_PIXELS = 4096 * 4096
+MAX_SIDE = 8192
+RENDER_TIMEOUT_S = 20.0
+# Several copies of the largest image (PDFium's bitmap, the highlight overlay, the PNG) and PDFium's own needs.
+RENDER_MEMORY_MB = 1024
+DEFAULT_DRAW = "ragapp.pages:draw_page"
+_MAX_PNG = 4 * MAX_PIXELS + (1 << 20)  # PNG of the largest image, even if nothing compresses
+_MAX_HEADER = 1 << 20  # a reply's JSON: a flag and the boxes of one page's lines
+_MAX_JOB = 64 << 20  # a job's JSON: the passage's text and where its page is
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class PageError(Exception):
@@ -34,37 +58,151 @@ class RenderedPage:
 
 
 def render_pdf_page(path: Path, page: int, passage_text: str, scale: float = 1.5) -> RenderedPage:
-    """Render page `page` (1-based) of a PDF as PNG with the words of `passage_text` highlighted."""
-    import pypdfium2 as pdfium
+    """Render page `page` (1-based) of a PDF as PNG with the words of `passage_text` highlighted.
 
+    The page is drawn at `scale` (pixels per point), smaller where that would pass MAX_PIXELS or
+    MAX_SIDE. PageError says why a page cannot be shown: the file is gone or no PDF, the page
+    does not exist, or drawing it failed, crashed or took longer than RENDER_TIMEOUT_S."""
     path = Path(path)
     if not path.is_file():
         raise PageError(f"Cannot show {path.name}: the file is no longer at {path}.")
-    with _PDFIUM_LOCK:
-        try:
-            doc = pdfium.PdfDocument(str(path))
-        except pdfium.PdfiumError as exc:
-            if "password" in str(exc).lower():
-                raise PageError(f"Cannot show {path.name}: it is password-protected.") from None
-            raise PageError(f"Cannot show {path.name}: PDFium cannot open it ({exc}).") from None
-        try:
-            doc.init_forms()  # else the values filled into a form's fields are not drawn
-            count = len(doc)
-            if not isinstance(page, int) or not 1 <= page <= count:
-                pages = f"{count} page" + ("" if count == 1 else "s")
-                raise PageError(f"Cannot show page {page} of {path.name}: it has {pages}.")
-            pdf_page = doc[page - 1]
+    return _RENDERER.render(path, page, passage_text, scale)
+
+
+class Renderer:
+    """A long-lived worker process that draws pages, started on first use and again after it
+    died or was stopped: starting Python and PDFium costs several renders' time, and the app
+    shows a page for every citation opened."""
+
+    def __init__(self, draw: str = DEFAULT_DRAW, timeout_s: float = RENDER_TIMEOUT_S,
+                 memory_mb: int = RENDER_MEMORY_MB) -> None:
+        self.draw, self.timeout_s, self.memory_mb = draw, timeout_s, memory_mb
+        self._process: subprocess.Popen | None = None
+        # One page at a time: the app serves each browser session from its own thread, and one
+        # worker answers them in turn (PDFium is not thread-safe, even across documents).
+        self._lock = threading.Lock()
+
+    def render(self, path: Path, page: int, passage_text: str, scale: float) -> RenderedPage:
+        cannot = f"Cannot show page {page} of {path.name}"
+        job = {"path": str(path), "page": page if isinstance(page, int) else str(page),
+               "text": passage_text, "scale": float(scale)}
+        with self._lock:
+            if self._process is None or self._process.poll() is not None:
+                self._process = sandbox.start_worker(
+                    "ragapp.pages", self.draw, str(self.memory_mb), f"{self.timeout_s:g}")
+            process = self._process
+            deadline = time.monotonic() + self.timeout_s
             try:
-                bitmap = pdf_page.render(scale=scale)
-                image = bitmap.to_pil()  # its buffer is Python's, so the image outlives the bitmap
-                bitmap.close()
-                boxes = _passage_boxes(pdf_page, passage_text, image.width, image.height)
-            finally:
-                pdf_page.close()
-        except pdfium.PdfiumError as exc:
-            raise PageError(f"Cannot show page {page} of {path.name}: PDFium failed ({exc}).") from None
+                sandbox.send(process.stdin, job)
+                reply = sandbox.receive(process.stdout.fileno(), _MAX_HEADER, deadline)
+                if isinstance(reply, dict) and isinstance(reply.get("error"), str):
+                    if reply.get("retire") is not False:
+                        self.stop()
+                    raise PageError(sandbox.short(reply["error"]))
+                highlighted, boxes = _checked_header(reply)
+                png = _checked_png(sandbox.read_frame(process.stdout.fileno(), _MAX_PNG, deadline))
+                return RenderedPage(png=png, highlighted=highlighted, boxes=boxes)
+            except TimeoutError:
+                self.stop()
+                raise PageError(f"{cannot}: drawing it took longer than {self.timeout_s:g} s.") from None
+            except (EOFError, BrokenPipeError):
+                raise PageError(f"{cannot}: {self._crash_reason()}.") from None
+            except sandbox.BadReply as exc:
+                self.stop()  # a worker that sends what it never sends has been taken over
+                raise PageError(f"{cannot}: the renderer sent a malformed reply ({exc}).") from None
+
+    def _crash_reason(self) -> str:
+        try:
+            code = self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            return "the renderer stopped answering"
+        self.stop()
+        if code == -signal.SIGKILL:
+            return f"the renderer was killed (probably out of memory: limit {self.memory_mb} MB)"
+        if code < 0:
+            return f"the renderer crashed on it (signal {-code})"
+        return f"the renderer stopped unexpectedly (exit code {code})"
+
+    def stop(self) -> None:
+        """End the worker now (the next render starts another)."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.kill()
+        process.wait()
+        for stream in (process.stdin, process.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+_RENDERER = Renderer()
+
+
+def _checked_header(reply: Any) -> tuple[bool, list[Box]]:
+    """(highlighted, boxes) of a worker's reply; BadReply if it holds no such thing."""
+    if not isinstance(reply, dict) or not isinstance(reply.get("highlighted"), bool):
+        raise sandbox.BadReply("not a page")
+    boxes = reply.get("boxes")
+    if not isinstance(boxes, list) or not all(
+        isinstance(box, list) and len(box) == 4 and all(type(v) is int for v in box) for box in boxes
+    ):
+        raise sandbox.BadReply("boxes that are not boxes")
+    return reply["highlighted"], [tuple(box) for box in boxes]
+
+
+def _checked_png(png: bytes) -> bytes:
+    """The PNG if its own header says it is within the pixel limits (the app hands it on to be
+    decoded); BadReply if not."""
+    if png[:8] != _PNG_SIGNATURE or png[12:16] != b"IHDR":
+        raise sandbox.BadReply("an image that is not a PNG")
+    width, height = struct.unpack("!II", png[16:24])
+    if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
+        raise sandbox.BadReply(f"an image of {width} x {height} pixels, over the limit")
+    return png
+
+
+def fitted_scale(width: float, height: float, scale: float) -> float:
+    """`scale`, or less where a page of width x height points (both over 0) would pass the pixel limits."""
+    fit = min(math.sqrt(MAX_PIXELS / (width * height)), MAX_SIDE / max(width, height))
+    # PDFium's bitmap rounds each side up to a whole pixel: a hair of room keeps it within the limits.
+    return min(scale, fit * 0.999)
+
+
+def draw_page(path: str, page: int, passage_text: str, scale: float) -> tuple[dict[str, Any], bytes]:
+    """In the worker: ({"highlighted", "boxes"}, PNG) of page `page` of the PDF at `path`."""
+    import pypdfium2 as pdfium
+
+    name = Path(path).name
+    try:
+        doc = pdfium.PdfDocument(path)
+    except pdfium.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            raise PageError(f"Cannot show {name}: it is password-protected.") from None
+        raise PageError(f"Cannot show {name}: PDFium cannot open it ({exc}).") from None
+    try:
+        doc.init_forms()  # else the values filled into a form's fields are not drawn
+        count = len(doc)
+        if not isinstance(page, int) or not 1 <= page <= count:
+            pages = f"{count} page" + ("" if count == 1 else "s")
+            raise PageError(f"Cannot show page {page} of {name}: it has {pages}.")
+        pdf_page = doc[page - 1]
+        try:
+            width, height = pdf_page.get_size()
+            if not (width > 0 and height > 0):
+                raise PageError(f"Cannot show page {page} of {name}: it has no size ({width:g} x {height:g} points).")
+            bitmap = pdf_page.render(scale=fitted_scale(width, height, scale))
+            image = bitmap.to_pil()  # its buffer is Python's, so the image outlives the bitmap
+            bitmap.close()
+            boxes = _passage_boxes(pdf_page, passage_text, image.width, image.height)
         finally:
-            doc.close()
+            pdf_page.close()
+    except pdfium.PdfiumError as exc:
+        raise PageError(f"Cannot show page {page} of {name}: PDFium failed ({exc}).") from None
+    finally:
+        doc.close()
     if boxes:
         from PIL import Image, ImageDraw
 
@@ -77,7 +215,41 @@ def render_pdf_page(path: Path, page: int, passage_text: str, scale: float = 1.5
     out = io.BytesIO()
     # Encoding is most of the time spent; zlib's fastest level is twice as fast here, and no larger.
     image.save(out, format="PNG", compress_level=1)
-    return RenderedPage(png=out.getvalue(), highlighted=bool(boxes), boxes=boxes)
+    return {"highlighted": bool(boxes), "boxes": [list(box) for box in boxes]}, out.getvalue()
+
+
+def _serve(draw_spec: str, memory_mb: int, timeout_s: float) -> None:
+    """The render worker: read {"path", "page", "text", "scale"} jobs from stdin, answer each
+    with {"highlighted", "boxes"} and a frame of PNG bytes, or with {"error", "retire"}."""
+    draw = sandbox.resolve(draw_spec)
+    replies = sandbox.reply_stream()
+    sandbox.limit_worker(memory_mb)
+    while True:
+        try:
+            job = sandbox.receive(sys.stdin.fileno(), _MAX_JOB)
+        except EOFError:
+            return
+        cannot = f"Cannot show page {job.get('page')} of {Path(str(job.get('path'))).name}"
+        # Should the app die while a page hangs, nobody would kill this worker: it ends itself.
+        signal.alarm(math.ceil(timeout_s) + 10)
+        try:
+            header, png = draw(job["path"], job["page"], job["text"], job["scale"])
+        except PageError as exc:
+            sandbox.send(replies, {"error": str(exc), "retire": False})
+            continue
+        except MemoryError:
+            # A worker that ran out of memory may be in a poor state: it says so, and stops.
+            reason = f"{cannot}: drawing it needs more than the memory limit ({memory_mb} MB)."
+            sandbox.send(replies, {"error": reason, "retire": True})
+            return
+        except Exception as exc:  # any PDFium or Pillow failure on any input: a reason, never a dead worker
+            reason = f"{cannot}: drawing it failed ({type(exc).__name__}: {exc})."
+            sandbox.send(replies, {"error": reason, "retire": False})
+            continue
+        finally:
+            signal.alarm(0)
+        sandbox.send(replies, header)
+        sandbox.write_frame(replies, png)
 
 
 def _passage_boxes(pdf_page, passage_text: str, width: int, height: int) -> list[Box]:
@@ -188,3 +360,11 @@ def _to_boundary(piece: str) -> str:
     if cut < len(piece) // 2:
         cut = next((i for i in range(len(piece) - 1, -1, -1) if piece[i].isspace()), -1)
     return piece[:cut].rstrip() if cut >= 0 else piece
+
+
+if __name__ == "__main__":
+    # Run as ragapp.pages, not as __main__: the draw function raises ragapp.pages.PageError, and
+    # the loop must catch that class, not this script's copy of it.
+    from ragapp import pages
+
+    pages._serve(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))

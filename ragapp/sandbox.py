@@ -5,16 +5,22 @@ advisories are exactly that), and nothing inside the process can stop it. So eve
 in a worker process: the worker caps its own address space, and the ingest kills a worker that
 runs past the time limit and starts a fresh one. A file can fail; the ingest goes on.
 
-Workers are plain `python -m ragapp.sandbox` processes talking pickles over their stdin and
-stdout, not multiprocessing: under Streamlit, multiprocessing's spawn would re-run the app's
-script in every worker.
+A parser exploit runs code in the worker, so the worker is not trusted either: it starts with
+none of the app's environment (no tokens or keys to read), may not write big files or open many,
+and its replies are JSON, which the app checks field by field: a reply cannot run code in the
+app (a pickle can), and one that is not a document is a failed file, not an error of the app.
+
+Workers are plain `python -m ragapp.sandbox` processes talking length-prefixed JSON over their
+stdin and stdout, not multiprocessing: under Streamlit, multiprocessing's spawn would re-run the
+app's script in every worker. The page renderer (ragapp.pages) runs the same way.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
+import json
 import os
-import pickle
 import queue
 import resource
 import selectors
@@ -28,8 +34,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from ragapp.documents import DataError, Document
+
 DEFAULT_LOADER = "ragapp.loaders:load"
 _HEADER = struct.Struct("!Q")
+# A worker writes no files at all: this only stops one that has been taken over from filling the disk.
+MAX_WRITE_MB = 64
+# Its own pipes, a file it reads and Python's imports take fewer than a dozen descriptors.
+MAX_OPEN_FILES = 64
+# What the worker may inherit: enough to run Python, nothing else. The app's environment holds
+# secrets (tokens, API keys, a proxy's password) that code run by a parser exploit must not see.
+_PASSED_ON = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ")
+_REASON_CHARS = 500  # a reason is one line for a person, whatever a worker sends
+
+
+class BadReply(Exception):
+    """A worker's reply that breaks the protocol: over its size limit, not JSON, or not the
+    data asked for. The message says which, for a person."""
 
 
 @dataclass(frozen=True)
@@ -43,72 +64,188 @@ class Parsed:
     timed_out: bool = False
 
 
-def _write(stream, value: Any) -> None:
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+def write_frame(stream, data: bytes) -> None:
     stream.write(_HEADER.pack(len(data)) + data)
     stream.flush()
 
 
-def _read_exactly(stream, size: int) -> bytes:
-    chunks, left = [], size
-    while left:
-        chunk = stream.read(left)
+def send(stream, value: Any) -> None:
+    """Write `value` (plain data: dicts, lists, strings, numbers) as one JSON frame."""
+    # ASCII escapes keep lone surrogates (which some PDFs' text holds) intact through UTF-8.
+    write_frame(stream, json.dumps(value).encode("ascii"))
+
+
+class FrameReader:
+    """Reads the frames of a pipe piece by piece, as the data comes: a loop that watches several
+    workers never waits on one that sent half a reply and stalled."""
+
+    def __init__(self, fd: int, limit: int) -> None:
+        self.fd, self.limit = fd, limit
+        self._buffer = bytearray()
+
+    def read(self) -> bytes | None:
+        """Read what the pipe holds (call it when the pipe is readable, or to block): the next
+        frame once complete, else None. EOFError if the pipe closes first, BadReply if the frame
+        says it is over the limit."""
+        have = len(self._buffer)
+        if have < _HEADER.size:
+            want = _HEADER.size - have
+        else:
+            want = _HEADER.size + _HEADER.unpack_from(self._buffer)[0] - have
+        # Never past this frame's end, and in pieces: memory is taken as data arrives, not as a header promises.
+        chunk = os.read(self.fd, min(want, 1 << 20))
         if not chunk:
             raise EOFError
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+        self._buffer += chunk
+        if len(self._buffer) < _HEADER.size:
+            return None
+        (size,) = _HEADER.unpack_from(self._buffer)
+        if size > self.limit:
+            raise BadReply(f"a reply of {size} bytes, over the limit of {self.limit}")
+        if len(self._buffer) < _HEADER.size + size:
+            return None
+        with memoryview(self._buffer) as view:  # one copy of a reply that may be large, not two
+            frame = bytes(view[_HEADER.size :])
+        self._buffer = bytearray()
+        return frame
 
 
-def _read(stream) -> Any:
-    (size,) = _HEADER.unpack(_read_exactly(stream, _HEADER.size))
-    return pickle.loads(_read_exactly(stream, size))
+def read_frame(fd: int, limit: int, deadline: float | None = None) -> bytes:
+    """One frame from the pipe `fd`: EOFError if it closes first, TimeoutError at the deadline
+    (monotonic), BadReply if the frame says it is over `limit` bytes."""
+    reader = FrameReader(fd, limit)
+    with selectors.DefaultSelector() as selector:
+        # A selector, not select(): a long-lived process (the app) may hold descriptors past 1024.
+        selector.register(fd, selectors.EVENT_READ)
+        while True:
+            if deadline is not None and not selector.select(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError
+            frame = reader.read()
+            if frame is not None:
+                return frame
 
 
-def _resolve(spec: str):
+def decode(data: bytes) -> Any:
+    """A frame's JSON, decoded; BadReply if it is none."""
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the parser
+        raise BadReply("not JSON") from None
+
+
+def receive(fd: int, limit: int, deadline: float | None = None) -> Any:
+    """One JSON frame from `fd`, decoded (see read_frame for what it raises)."""
+    return decode(read_frame(fd, limit, deadline))
+
+
+def short(reason: str) -> str:
+    return reason if len(reason) <= _REASON_CHARS else reason[: _REASON_CHARS - 1] + "\u2026"
+
+
+def resolve(spec: str):
+    """The function a "module:function" spec names."""
     module, _, name = spec.partition(":")
     return getattr(importlib.import_module(module), name)
+
+
+def worker_env() -> dict[str, str]:
+    """The whole environment a worker starts with."""
+    env = {name: os.environ[name] for name in _PASSED_ON if name in os.environ}
+    # The worker imports what this process can import (the loader may live in a test folder).
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
+    # A worker reads one file on one core: a library that starts a thread per core inside it
+    # (OpenMP, BLAS) would fight the embedding in the ingesting process for the same cores.
+    env.update(OMP_NUM_THREADS="1", OMP_THREAD_LIMIT="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    return env
+
+
+def start_worker(module: str, *args: str) -> subprocess.Popen:
+    """`python -m module args...` with the worker environment, its stdin and stdout piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # parsers warn about every oddity of a real-world file
+        env=worker_env(),
+    )
+
+
+def reply_stream():
+    """In a worker: the stream its replies go to. Its stdout becomes stderr, so that a stray
+    print (a library's, or a hostile file's doing) cannot corrupt the replies."""
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    return replies
+
+
+def limit_worker(memory_mb: int) -> None:
+    """In a worker: cap its address space, the size of any file it writes, its open files, and
+    drop core dumps (a crashing parser would leave one the size of its memory)."""
+    if memory_mb > 0:
+        cap = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    write_cap = MAX_WRITE_MB * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_FSIZE, (write_cap, write_cap))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # A write past the cap then fails with EFBIG (an error with a reason) instead of killing the worker.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 def memory_reason(memory_mb: int) -> str:
     return f"needs more than the memory limit ({memory_mb} MB) to read"
 
 
+def reply_limit(memory_mb: int) -> int:
+    """The largest reply a parse worker may send: no worker can build a document bigger than the
+    memory it is allowed, so a larger frame is not a document (1 GiB where memory is not capped)."""
+    return (memory_mb if memory_mb > 0 else 1024) * 1024 * 1024
+
+
 def _serve(loader_spec: str, memory_mb: int) -> None:
-    """The worker: read (path, root) jobs from stdin, answer each with ("ok", Document) or
-    ("failed", reason) on stdout, until stdin closes."""
+    """The worker: read {"path", "root"} jobs from stdin, answer each with {"status": "ok",
+    "document"} or {"status": "failed", "reason"} (and whether it stops after this reply) on
+    stdout, until stdin closes."""
     from ragapp.loaders import LoadError
 
-    load = _resolve(loader_spec)
-    replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print must not corrupt the replies
-    jobs = sys.stdin.buffer
-    if memory_mb > 0:
-        cap = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    load = resolve(loader_spec)
+    replies = reply_stream()
+    limit_worker(memory_mb)
+    limit = reply_limit(memory_mb)
     while True:
         try:
-            path, root = _read(jobs)
+            job = receive(sys.stdin.fileno(), limit)
         except EOFError:
             return
         try:
-            reply = ("ok", load(Path(path), Path(root)))
+            document = load(Path(job["path"]), Path(job["root"]))
+            if not isinstance(document, Document):
+                raise TypeError(f"the reader returned {type(document).__name__}, not a document")
+            reply = {"status": "ok", "document": document.to_data()}
         except LoadError as exc:
-            reply = ("failed", str(exc))
+            reply = {"status": "failed", "reason": str(exc)}
         except MemoryError:
-            reply = ("failed", memory_reason(memory_mb))
+            reply = {"status": "failed", "reason": memory_reason(memory_mb)}
         except RecursionError:
-            reply = ("failed", "damaged file (nested too deeply to read)")
+            reply = {"status": "failed", "reason": "damaged file (nested too deeply to read)"}
         except Exception as exc:  # any parser bug on any input: a reason, never a dead ingest
-            reply = ("failed", f"could not be read ({type(exc).__name__}: {exc})")
+            if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+                reason = f"the reader tried to write a file over {MAX_WRITE_MB} MB"
+            else:
+                reason = f"could not be read ({type(exc).__name__}: {exc})"
+            reply = {"status": "failed", "reason": reason}
         # A worker that ran out of memory may be in a poor state: it says so, and stops.
-        retire = reply[1] == memory_reason(memory_mb)
+        reply["retire"] = reply.get("reason") == memory_reason(memory_mb)
         try:
-            _write(replies, (*reply, retire))
+            data = json.dumps(reply).encode("ascii")
+            if len(data) > limit:  # the app would refuse it as malformed: say what it is instead
+                reason = f"its text is too large to pass on ({len(data) >> 20} MB; the limit is {limit >> 20} MB)"
+                data = json.dumps({"status": "failed", "reason": reason, "retire": False}).encode("ascii")
+            write_frame(replies, data)
         except MemoryError:
-            _write(replies, ("failed", memory_reason(memory_mb), True))
-            retire = True
-        if retire:
+            send(replies, {"status": "failed", "reason": memory_reason(memory_mb), "retire": True})
+            reply["retire"] = True
+        if reply["retire"]:
             return
 
 
@@ -116,19 +253,8 @@ class _Worker:
     """One worker process and the job it is on."""
 
     def __init__(self, loader: str, memory_mb: int) -> None:
-        env = dict(os.environ)
-        # The worker imports what this process can import (the loader may live in a test folder).
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
-        # A worker reads one file on one core: a library that starts a thread per core inside it
-        # (OpenMP, BLAS) would fight the embedding in the ingesting process for the same cores.
-        env.update(OMP_NUM_THREADS="1", OMP_THREAD_LIMIT="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ragapp.sandbox", loader, str(memory_mb)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,  # parsers warn about every oddity of a real-world file
-            env=env,
-        )
+        self.process = start_worker("ragapp.sandbox", loader, str(memory_mb))
+        self.replies = FrameReader(self.process.stdout.fileno(), reply_limit(memory_mb))
         self.job: tuple[Path, Path] | None = None
         self.deadline = 0.0
         self.retiring = False
@@ -137,16 +263,16 @@ class _Worker:
         self.job = job
         self.deadline = time.monotonic() + timeout_s
         try:
-            _write(self.process.stdin, (str(job[0]), str(job[1])))
+            send(self.process.stdin, {"path": str(job[0]), "root": str(job[1])})
         except OSError:  # the worker died meanwhile: its output ends, and the job gets its reason
             pass
 
-    def reply(self) -> tuple[str, Any, bool]:
-        """(status, Document or reason, whether the worker stops after this reply)."""
-        return _read(self.process.stdout)
-
     def crash_reason(self, memory_mb: int) -> str:
-        code = self.process.wait()
+        try:
+            code = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # it closed its output and lives on: no reader does that
+            self.process.kill()
+            return "the reader stopped answering"
         if code == -signal.SIGKILL:
             return f"the reader was killed (probably out of memory: limit {memory_mb} MB)"
         if code < 0:
@@ -230,12 +356,11 @@ class Sandbox:
                         selector.register(worker.process.stdout, selectors.EVENT_READ)
                     readable = {key.fileobj for key, _ in selector.select(min(wait_s, 0.5))}
                 for worker in busy:
-                    if worker.process.stdout in readable:
-                        outcome = self._collect(worker)
-                    elif time.monotonic() >= worker.deadline:
+                    outcome = self._collect(worker) if worker.process.stdout in readable else None
+                    if outcome is None and time.monotonic() >= worker.deadline:  # no reply, or half of one
                         worker.stop(kill=True)
-                        outcome = Parsed(*worker.job, reason=f"timed out: reading took longer than {self.timeout_s:g} s", timed_out=True)
-                    else:
+                        outcome = Parsed(*worker.job, reason=self._timed_out(), timed_out=True)
+                    if outcome is None:
                         continue
                     if worker.retiring or worker.process.poll() is not None:  # replace it
                         worker.stop()
@@ -249,16 +374,45 @@ class Sandbox:
                 worker.stop(kill=stop.is_set())
             self._put(results, None, stop)
 
-    def _collect(self, worker: _Worker) -> Parsed:
+    def _collect(self, worker: _Worker) -> Parsed | None:
+        """The outcome of the worker's job once its reply is complete; None until then."""
         path, root = worker.job
         try:
-            status, value, worker.retiring = worker.reply()
-        except (EOFError, pickle.UnpicklingError, struct.error):
+            frame = worker.replies.read()
+            if frame is None:
+                return None
+            reply = decode(frame)
+            parsed = self._parsed(path, root, reply)
+            worker.retiring = reply["retire"]
+            return parsed
+        except EOFError:
             worker.retiring = True
             return Parsed(path, root, reason=worker.crash_reason(self.memory_mb))
-        if status == "ok":
-            return Parsed(path, root, document=value)
-        return Parsed(path, root, reason=value)
+        except BadReply as exc:
+            # A reader that sends what no reader sends has been taken over, or is broken: it goes.
+            worker.stop(kill=True)
+            return Parsed(path, root, reason=f"the reader sent a malformed reply ({exc})")
+
+    @staticmethod
+    def _parsed(path: Path, root: Path, reply: Any) -> Parsed:
+        """The Parsed a worker's decoded reply stands for; BadReply if it is none."""
+        if not isinstance(reply, dict) or not isinstance(reply.get("retire"), bool):
+            raise BadReply("not a reply")
+        if reply.get("status") == "failed" and isinstance(reply.get("reason"), str):
+            return Parsed(path, root, reason=short(reply["reason"]))
+        if reply.get("status") != "ok":
+            raise BadReply("not a reply")
+        try:
+            document = Document.from_data(reply.get("document"))
+        except DataError as exc:
+            raise BadReply(f"not a document: {exc}") from None
+        # The document's path is its identity in the store: a worker may not speak for another file.
+        if document.path not in (str(path), str(Path(path).resolve())):
+            raise BadReply("a document of another file")
+        return Parsed(path, root, document=document)
+
+    def _timed_out(self) -> str:
+        return f"timed out: reading took longer than {self.timeout_s:g} s"
 
     @staticmethod
     def _put(results: queue.Queue, item: Any, stop: threading.Event) -> None:

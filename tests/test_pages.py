@@ -1,12 +1,16 @@
 import io
+import resource
+import time
 
 import pytest
 from conftest import PDF_SAMPLES, SAMPLE
+from pdfgen import write_pdf
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
 
+from ragapp import pages
 from ragapp.loaders import load
-from ragapp.pages import PageError, render_pdf_page, text_context
+from ragapp.pages import MAX_PIXELS, RENDER_TIMEOUT_S, PageError, Renderer, render_pdf_page, text_context
 from ragapp.splitter import split
 
 GUIDE = SAMPLE / "benefits-guide.pdf"
@@ -86,20 +90,20 @@ def test_missing_file_is_a_page_error(tmp_path):
 
 @pytest.mark.parametrize("page", [0, 4, 99])
 def test_page_out_of_range_is_a_page_error(page):
-    with pytest.raises(PageError, match=f"page {page} of benefits-guide.pdf: it has 3 pages"):
+    with pytest.raises(PageError, match=f"^Cannot show page {page} of benefits-guide.pdf: it has 3 pages.$"):
         render_pdf_page(GUIDE, page, "text")
 
 
 @pytest.mark.skipif(not PASSWORD.exists(), reason="shared PDF corpus not present")
 def test_password_protected_pdf_is_a_page_error():
-    with pytest.raises(PageError, match="password-protected"):
+    with pytest.raises(PageError, match="^Cannot show libreoffice-writer-password.pdf: it is password-protected.$"):
         render_pdf_page(PASSWORD, 1, "text")
 
 
 def test_file_that_is_no_pdf_is_a_page_error(tmp_path):
     path = tmp_path / "fake.pdf"
     path.write_text("not a PDF at all")
-    with pytest.raises(PageError, match="cannot open it"):
+    with pytest.raises(PageError, match="^Cannot show fake.pdf: PDFium cannot open it"):
         render_pdf_page(path, 1, "text")
 
 
@@ -140,3 +144,72 @@ def test_context_clamps_odd_offsets():
     short = "A short file."
     assert text_context(short, 2, 7) == ("A ", "short", " file.")
     assert "".join(text_context("x" * 5000, 2500, 2510, around=100)).count("x") == 210  # no spaces to cut at
+
+
+@pytest.fixture
+def huge_pdf(tmp_path):
+    """One page of 14,400 points square (the largest a PDF page may be): at the usual scale, a
+    bitmap of 21,600 pixels square, 1.4 GB."""
+    small = write_pdf(tmp_path / "small.pdf", [["The parking permit for staff costs forty euros a month."]])
+    writer = PdfWriter()
+    writer.add_page(PdfReader(small).pages[0])
+    writer.pages[0].scale_to(14400, 14400)
+    path = tmp_path / "poster.pdf"
+    writer.write(path)
+    return path
+
+
+def test_a_huge_page_cited_is_drawn_whole_within_the_pixel_limit(huge_pdf):
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    started = time.monotonic()
+    rendered = render_pdf_page(huge_pdf, 1, "The parking permit for staff costs forty euros a month.")
+    took = time.monotonic() - started
+    img = image(rendered)
+    assert img.width * img.height <= MAX_PIXELS and img.width > 0.99 * 4096 and abs(img.width - img.height) <= 1
+    assert took < 10
+    assert rendered.highlighted and len(rendered.boxes) == 1
+    assert yellow_share(img, rendered.boxes[0]) > 0.3
+    # The text sits at the top of the page (its first line's position, scaled with the page).
+    assert rendered.boxes[0][3] < img.height * 0.15
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 200 * 1024  # not this process's bitmap
+
+
+@pytest.fixture
+def renderer(monkeypatch):
+    """Installs a Renderer with the given draw function and time limit for render_pdf_page."""
+    made = []
+
+    def install(draw, timeout_s=RENDER_TIMEOUT_S):
+        made.append(Renderer(draw, timeout_s))
+        monkeypatch.setattr(pages, "_RENDERER", made[-1])
+
+    yield install
+    for one in made:
+        one.stop()
+
+
+def test_a_render_that_hangs_is_stopped_at_the_time_limit(renderer):
+    renderer("hostile_worker:draw_forever", timeout_s=2)
+    started = time.monotonic()
+    with pytest.raises(PageError, match=r"Cannot show page 1 of benefits-guide.pdf: drawing it took longer than 2 s"):
+        render_pdf_page(GUIDE, 1, "text")
+    assert time.monotonic() - started < 4
+
+
+def test_a_crash_while_drawing_is_a_page_error_and_the_next_page_is_drawn(renderer):
+    renderer("hostile_worker:draw_or_crash")
+    assert image(render_pdf_page(GUIDE, 1, "")).width > 0
+    crashed = r"Cannot show page 2 of benefits-guide.pdf: the renderer crashed on it \(signal 11\)"
+    with pytest.raises(PageError, match=crashed):
+        render_pdf_page(GUIDE, 2, "")
+    assert render_pdf_page(GUIDE, 3, "Every employee has a learning budget of 1,500 euros per year").highlighted
+
+
+@pytest.mark.parametrize("page, reason", [
+    (1, "an image that is not a PNG"),
+    (2, "an image of 100000 x 100000 pixels, over the limit"),
+])
+def test_an_image_the_renderer_should_never_send_is_refused(renderer, page, reason):
+    renderer("hostile_worker:draw_forged")
+    with pytest.raises(PageError, match=rf"the renderer sent a malformed reply \({reason}\)"):
+        render_pdf_page(GUIDE, page, "")

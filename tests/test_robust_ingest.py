@@ -11,7 +11,8 @@ from fakes import HashEmbedder
 from pdfgen import write_pdf
 
 from ragapp.ingestion import ADDED, FAILED, REMOVED, SKIPPED, UPDATED, Limits, ingest
-from ragapp.store import StoreBusyError, StoreError
+from ragapp.sandbox import Sandbox
+from ragapp.store import ChromaPlace, StoreBusyError, StoreError, open_store
 from ragapp.watch import watch
 
 HOSTILE = Limits(parse_timeout_s=3, parse_memory_mb=1024, max_file_mb=1, loader="hostile:load")
@@ -296,3 +297,67 @@ def test_a_failed_sync_is_reported_and_the_watch_goes_on(tmp_path):
     finally:
         stop.set()
         thread.join(5)
+
+
+ROGUE = Limits(parse_timeout_s=3, parse_memory_mb=1024, loader="hostile_worker:load")
+
+
+def _parse_one(path, limits=ROGUE):
+    """The Parsed of one file, read by a real worker under `limits`."""
+    sandbox = Sandbox(1, limits.parse_timeout_s, limits.parse_memory_mb, limits.loader)
+    (parsed,) = sandbox.parse([(path, path.parent)])
+    return parsed
+
+
+def test_a_reply_that_is_no_document_fails_its_file_and_runs_no_code_in_the_app(tmp_path):
+    """A worker taken over by a parser exploit writes what it likes into its reply pipe: the app
+    decodes JSON only, checks every field, and fails that file with a reason."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.md").write_text("# Good\n\nThe office opens at nine and closes at six.\n")
+    expected = {
+        "exploit.pickle.txt": "the reader sent a malformed reply (not JSON)",
+        "noise.garbage.txt": "the reader sent a malformed reply (a reply of 18446744073709551615 bytes, over the limit",
+        "pages.wrongtypes.txt": "the reader sent a malformed reply (not a document: pages is str)",
+        "impostor.othername.txt": "the reader sent a malformed reply (a document of another file)",
+        "half.stall.txt": "timed out: reading took longer than 3 s",
+        "dict.notdoc.txt": "the reader returned dict, not a document",
+    }
+    for name in expected:
+        (folder / name).write_text("never read as text\n")
+    store_dir = tmp_path / "store"
+    store = open_store(store_dir, "default", HashEmbedder.name, ChromaPlace("embedded", store_dir))
+    started = time.monotonic()
+    outcomes = _outcomes(_run(folder, store, limits=ROGUE))
+    assert time.monotonic() - started < 20  # the stalled reply cost its time limit, no more
+    for name, reason in expected.items():
+        assert outcomes[name].status == FAILED and reason in outcomes[name].reason, outcomes[name]
+    assert outcomes["good.md"].status == ADDED, outcomes["good.md"]
+    assert [r.source for r in store.documents()] == ["good.md"]  # nothing of a forged reply is stored
+    assert not (folder / "exploit.pickle.txt.pwned").exists()  # unpickling it would have made this
+
+
+def test_a_worker_sees_none_of_the_apps_secrets(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAGAPP_ADMIN_TOKEN", "token-4f9a")
+    monkeypatch.setenv("RAGAPP_PROXY_SECRET", "proxy-secret-0b2e")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-key-77c1")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxyuser:hunter2@proxy.internal:3128")
+    path = tmp_path / "dump.env.txt"
+    path.write_text("never read as text\n")
+    text = _parse_one(path).document.pages[0].text
+    assert "PATH=" in text and "OMP_NUM_THREADS=1" in text  # it is the worker's environment
+    for secret in ("token-4f9a", "proxy-secret-0b2e", "sk-key-77c1", "hunter2", "RAGAPP_", "OPENAI_API_KEY"):
+        assert secret not in text
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("fill.bigwrite.txt", "the reader tried to write a file over 64 MB"),
+    ("many.fds.txt", "Too many open files"),
+])
+def test_a_worker_may_not_write_big_files_or_open_many(tmp_path, name, reason):
+    path = tmp_path / name
+    path.write_text("The canteen menu changes on Mondays.\n")
+    parsed = _parse_one(path)
+    assert parsed.document is None and reason in parsed.reason
+    written = path.with_suffix(".out")
+    assert not written.exists() or written.stat().st_size <= 64 * 1024 * 1024
