@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         collection = args.collection or settings.collection
         if args.watch:
             return _watch(args, pipeline, collection)
-        report = _ingest_once(args, pipeline, collection, prune=args.prune, reset=args.reset)
+        # Asked for by name, a folder that is gone is pruned whole (it was moved or deleted).
+        report = _ingest_once(args, pipeline, collection, prune=args.prune, reset=args.reset, prune_gone=True)
     except (UsageError, SettingsError, StoreError, ModelNotFoundError) as exc:
         print(f"ingest: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -57,10 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_SOME_FAILED if report.failed else EXIT_OK
 
 
-def _ingest_once(args, pipeline, collection: str, prune: bool, reset: bool = False) -> IngestReport:
+def _ingest_once(args, pipeline, collection: str, prune: bool, reset: bool = False, prune_gone: bool = False) -> IngestReport:
     with _ProgressBar(enabled=not args.json) as bar:
         return pipeline.ingest(
-            args.paths, collection, prune=prune, reset=reset, on_progress=bar.update, on_wait=_say_waiting
+            args.paths, collection, prune=prune, reset=reset, on_progress=bar.update, on_wait=_say_waiting,
+            prune_gone=prune_gone,
         )
 
 

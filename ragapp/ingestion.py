@@ -19,7 +19,10 @@ from ragapp.splitter import recipe, split
 from ragapp.store import DocumentRecord, Store
 
 ADDED, UPDATED, UNCHANGED, FAILED, SKIPPED, REMOVED = "added", "updated", "unchanged", "failed", "skipped", "removed"
-OUTCOMES = (ADDED, UPDATED, UNCHANGED, FAILED, SKIPPED, REMOVED)
+MOVED = "moved"
+OUTCOMES = (ADDED, UPDATED, UNCHANGED, MOVED, FAILED, SKIPPED, REMOVED)
+# Counted in the summary line only when there are some.
+_WHEN_ANY = (MOVED, REMOVED)
 
 
 class UsageError(ValueError):
@@ -43,6 +46,7 @@ class FileOutcome:
             ADDED: f"stored, {passages} (new)",
             UPDATED: f"stored, {passages} (changed)",
             UNCHANGED: f"unchanged, {passages}",
+            MOVED: f"moved, {passages} kept ({self.reason})",
             REMOVED: f"removed, {passages} ({self.reason})",
         }.get(self.status, f"{self.status}: {self.reason}")
 
@@ -84,7 +88,7 @@ class IngestReport:
         return [o for o in self.outcomes if o.status == FAILED]
 
     def summary(self) -> str:
-        counts = ", ".join(f"{self.count(s)} {s}" for s in OUTCOMES if s != REMOVED or self.count(s))
+        counts = ", ".join(f"{self.count(s)} {s}" for s in OUTCOMES if s not in _WHEN_ANY or self.count(s))
         return f"{counts} files; {self.passages} passages; {self.seconds:.1f} s"
 
     def to_json(self) -> dict:
@@ -96,12 +100,15 @@ class IngestReport:
         }
 
 
-def discover(paths: Iterable[Path]) -> list[tuple[Path, Path]]:
-    """(file, root) for every file under the given paths; names starting with '.' are ignored."""
+def discover(paths: Iterable[Path], missing_ok: bool = False) -> list[tuple[Path, Path]]:
+    """(file, root) for every file under the given paths; names starting with '.' are ignored.
+    missing_ok: a path that does not exist holds no files (pruning a folder that is gone)."""
     found: list[tuple[Path, Path]] = []
     for given in paths:
         given = Path(given).expanduser()
         if not given.exists():
+            if missing_ok:
+                continue
             raise UsageError(f"no such file or folder: {given}")
         if given.is_file():
             found.append((given.resolve(), given.resolve().parent))
@@ -147,6 +154,7 @@ def ingest(
     wait_s: float = 300.0,
     on_wait: Callable[[str], None] | None = None,
     names: Mapping[str, str] | None = None,
+    prune_gone: bool = False,
 ) -> IngestReport:
     """Bring the store in line with the given files and folders; one outcome per file.
 
@@ -155,9 +163,13 @@ def ingest(
     the folder given.
 
     Holds the store's write lock throughout (waiting up to wait_s for another writer), and first
-    undoes whatever a crashed earlier run left half-written."""
+    undoes whatever a crashed earlier run left half-written.
+
+    prune_gone (with prune): a given folder that no longer exists is pruned whole, for `ingest
+    --prune OLD` after the folder was moved away (its files ingested at the new place have moved
+    with it already). Never for a watch: a share unmounted for a minute is not a folder emptied."""
     started = time.perf_counter()
-    files = discover(paths)
+    files = discover(paths, missing_ok=prune and prune_gone)
     with store.lock.hold(wait_s, on_wait):
         store.recover()
         if reset:
@@ -194,6 +206,7 @@ class _Run:
         self.outcomes: dict[int, FileOutcome] = {}
         self.passages_stored = 0
         self.names: dict[str, str] = {}
+        self._stored_by_hash: dict[str, list[DocumentRecord]] | None = None
 
     def go(self, embed_batch: int) -> IngestReport:
         self._tell("")  # show the bar at once: loading the embedding model can take seconds
@@ -269,10 +282,35 @@ class _Run:
         previous = self.store.record(doc_id)
         if previous and previous.content_hash == digest and previous.source == source and previous.recipe == self.cut:
             return FileOutcome(str(path), source, UNCHANGED, passages=previous.passages), previous, digest
+        if previous is None:
+            moved = self._moved_here(str(path), source, digest)
+            if moved is not None:
+                return moved, None, digest
         failed_before = self.store.failure(doc_id, digest, self.limits.attempt(self.cut))
         if failed_before:
             return FileOutcome(str(path), source, FAILED, reason=failed_before), previous, digest
         return None, previous, digest
+
+    def _moved_here(self, path: str, source: str, digest: str) -> FileOutcome | None:
+        """A file new at this path that is a stored file whose folder moved or was renamed: the
+        same content and the same path under the folder given (or one under the other, when a
+        folder above or below is given now), and nothing left at its old path. It keeps what is
+        stored, under its new path; a file copied (both still there) is a file of its own."""
+        if self._stored_by_hash is None:
+            self._stored_by_hash = {}
+            for record in self.store.documents():
+                self._stored_by_hash.setdefault(record.content_hash, []).append(record)
+        for record in self._stored_by_hash.get(digest, []):
+            same_place = record.source == source or source.endswith("/" + record.source) or record.source.endswith("/" + source)
+            if not same_place or record.recipe != self.cut or Path(record.path).exists():
+                continue
+            self._stored_by_hash[digest].remove(record)  # two moved copies do not claim one record
+            try:
+                moved = self.store.move_document(record, path, source)
+            except Exception:  # then it is read and stored afresh, as a new file would be
+                return None
+            return FileOutcome(path, source, MOVED, passages=moved.passages, reason=f"from {record.path}")
+        return None
 
     def _embed_and_store(self, waiting: list[_Waiting]) -> None:
         if not waiting:
@@ -328,7 +366,9 @@ def _prune(paths: Sequence[Path], present: set[str], store: Store) -> list[FileO
         under = any(recorded == root or recorded.is_relative_to(root) for root in roots)
         if under and record.path not in present:
             count = store.remove_document(record.doc_id)
-            removed.append(FileOutcome(record.path, record.source, REMOVED, passages=count, reason="file is gone"))
+            gone = next((root for root in roots if not root.exists() and Path(record.path).is_relative_to(root)), None)
+            reason = f"folder {gone} is gone" if gone else "file is gone"
+            removed.append(FileOutcome(record.path, record.source, REMOVED, passages=count, reason=reason))
     present_ids = {document_id(p) for p in present}
     for failure in store.failures():
         if failure.doc_id not in present_ids:

@@ -139,11 +139,28 @@ class Pipeline:
         on_progress: Callable[[Progress], None] | None = None,
         on_wait: Callable[[str], None] | None = None,
         names: dict[str, str] | None = None,
+        prune_gone: bool = False,
     ) -> IngestReport:
         """Add, update (and with prune, remove) the given files and folders in a collection.
 
         on_wait hears once that another writer holds the store, while this waits for it. names:
-        the name each file (by absolute path) is known by, when not its own (uploads)."""
+        the name each file (by absolute path) is known by, when not its own (uploads). prune_gone:
+        prune a given folder that no longer exists (ragapp.ingestion.ingest). Uploads into this
+        collection left unfinished (an app killed while it stored them) are finished by the same
+        ingest, under the names they were uploaded with."""
+        from ragapp.uploads import clear_pending, pending_uploads
+
+        collection = collection or self.settings.collection
+        pending = pending_uploads(self.settings.upload_dir / collection)
+        names = {**pending, **(names or {})}
+        paths = list(paths) + [Path(p) for p in pending if Path(p) not in set(paths)]
+        report = self._ingest(paths, collection, prune, reset, on_progress, on_wait, names, prune_gone)
+        for outcome in report.outcomes:
+            if outcome.path in names:
+                clear_pending(Path(outcome.path))
+        return report
+
+    def _ingest(self, paths, collection, prune, reset, on_progress, on_wait, names, prune_gone) -> IngestReport:
         return ingest(
             paths,
             self.store(collection),
@@ -161,6 +178,7 @@ class Pipeline:
             wait_s=self.settings.write_wait_s,
             on_wait=on_wait,
             names=names,
+            prune_gone=prune_gone,
         )
 
     @property

@@ -90,3 +90,59 @@ def test_progress_reports_every_file(fake_pipeline, sample_copy):
     fake_pipeline.ingest([sample_copy], on_progress=seen.append)
     assert [p.files_done for p in seen] == list(range(0, len(seen)))  # 0: before the first file
     assert seen[-1].files_done == seen[-1].files_total and seen[-1].passages > 0
+
+
+def test_a_moved_folder_keeps_its_documents_without_storing_or_embedding_them_again(fake_pipeline, sample_copy, tmp_path):
+    from ragapp.retriever import retrieve
+
+    fake_pipeline.ingest([sample_copy])
+    store = fake_pipeline.store()
+    before = {d.source: d for d in store.documents()}
+    count, embedded = store.count(), len(fake_pipeline.embedder.embedded)
+    moved_to = tmp_path / "moved" / "knowledge-base"
+    moved_to.parent.mkdir()
+    sample_copy.rename(moved_to)
+
+    report = fake_pipeline.ingest([moved_to])
+    statuses = set(_statuses(report).values())
+    assert statuses == {"moved"}, [o.describe() for o in report.outcomes]
+    leave = next(o for o in report.outcomes if o.source == "handbook/leave-policy.md")
+    assert leave.describe().startswith("moved, ") and str(sample_copy) in leave.reason
+    assert len(fake_pipeline.embedder.embedded) == embedded  # nothing read or embedded again
+    assert store.count() == count  # nothing stored twice
+    after = {d.source: d for d in store.documents()}
+    assert after.keys() == before.keys()
+    assert after["handbook/leave-policy.md"].path == str(moved_to / "handbook" / "leave-policy.md")
+    # Citations open the file at its new place, and questions still find its passages.
+    hits = retrieve("paid annual leave days", fake_pipeline.embedder, store, 3, (), "hybrid")
+    assert hits and hits[0].passage.path.startswith(str(moved_to))
+    assert "moved" in report.summary()
+    # Ingested again: unchanged. `--prune OLD`, the old folder being gone: nothing left to remove.
+    assert set(_statuses(fake_pipeline.ingest([moved_to])).values()) == {"unchanged"}
+    pruned = fake_pipeline.ingest([sample_copy], prune=True, prune_gone=True)
+    assert pruned.outcomes == [] and store.count() == count
+
+
+def test_a_copied_folder_is_stored_as_its_own_documents(fake_pipeline, sample_copy, tmp_path):
+    import shutil
+
+    fake_pipeline.ingest([sample_copy])
+    count = fake_pipeline.store().count()
+    shutil.copytree(sample_copy, tmp_path / "copy")
+    report = fake_pipeline.ingest([tmp_path / "copy"])
+    assert set(_statuses(report).values()) == {"added"}
+    assert fake_pipeline.store().count() == 2 * count
+
+
+def test_prune_of_a_folder_that_is_gone_removes_its_documents_but_only_when_asked_by_name(fake_pipeline, sample_copy, tmp_path):
+    import shutil
+
+    fake_pipeline.ingest([sample_copy])
+    shutil.rmtree(sample_copy)
+    with pytest.raises(UsageError, match="no such file or folder"):
+        fake_pipeline.ingest([sample_copy], prune=True)  # as a watch syncs: a gone folder is not emptied
+    assert fake_pipeline.store().documents()
+    report = fake_pipeline.ingest([sample_copy], prune=True, prune_gone=True)
+    assert report.outcomes and {o.status for o in report.outcomes} == {"removed"}
+    assert all(f"folder {sample_copy} is gone" in o.describe() for o in report.outcomes)
+    assert fake_pipeline.store().documents() == [] and fake_pipeline.store().count() == 0

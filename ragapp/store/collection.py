@@ -13,6 +13,7 @@ is written or removed while a question is answered is simply found or not.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import threading
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ragapp.documents import Document, Hit, Passage
+from ragapp.documents import Document, Hit, Passage, document_id, passage_id
 from ragapp.store.chroma import LOCAL, ChromaConnection, ChromaPlace, connect
 from ragapp.store.errors import StoreError, StoreUnavailable
 from ragapp.store.filters import Filter, Scope
@@ -179,18 +180,7 @@ class Store:
         self._manifest.begin(self.name, document.doc_id)
         new_ids = {p.id for p in passages}
         old_ids = set(self._ids_of(document.doc_id))
-        with self.chroma.translate_errors():
-            batch = max(1, int(self._client.get_max_batch_size()))
-        for at in range(0, len(passages), batch):
-            part = passages[at : at + batch]
-            self._chroma(
-                lambda c: c.upsert(
-                    ids=[p.id for p in part],
-                    documents=[p.text for p in part],
-                    metadatas=[p.metadata() for p in part],
-                    embeddings=[list(v) for v in vectors[at : at + batch]],
-                )
-            )
+        self._upsert(passages, vectors)
         stale = sorted(old_ids - new_ids)
         if stale:
             self._chroma(lambda c: c.delete(ids=stale))
@@ -212,6 +202,41 @@ class Store:
             ),
             passages,
         )
+
+    def _upsert(self, passages: Sequence[Passage], vectors: Sequence[list[float]]) -> None:
+        with self.chroma.translate_errors():
+            batch = max(1, int(self._client.get_max_batch_size()))
+        for at in range(0, len(passages), batch):
+            part = passages[at : at + batch]
+            self._chroma(
+                lambda c: c.upsert(
+                    ids=[p.id for p in part],
+                    documents=[p.text for p in part],
+                    metadatas=[p.metadata() for p in part],
+                    embeddings=[list(v) for v in vectors[at : at + batch]],
+                )
+            )
+
+    def move_document(self, record: DocumentRecord, path: str, source: str) -> DocumentRecord:
+        """Keep a stored file at its new place (its folder was moved or renamed): its passages
+        and their vectors are copied under the new identity, not read or embedded again, then
+        the old identity goes. A crash in between leaves the move unfinished, and the next
+        ingest stores the file afresh. Callers hold the write lock."""
+        new_id = document_id(path)
+        old = self.passages_of(record.doc_id)
+        vectors = self.vectors([p.id for p in old])
+        moved = [
+            dataclasses.replace(
+                p, id=passage_id(new_id, p.content_hash, p.page, p.start, p.text), doc_id=new_id, path=path, source=source
+            )
+            for p in old
+        ]
+        self._manifest.begin(self.name, new_id)
+        self._upsert(moved, [vectors[p.id] for p in old])
+        moved_record = dataclasses.replace(record, doc_id=new_id, path=path, source=source)
+        self._manifest.put(self.name, moved_record, moved)
+        self.remove_document(record.doc_id)
+        return moved_record
 
     def remove_document(self, doc_id: str) -> int:
         """Delete a file's passages and its manifest entry; returns how many passages went.
