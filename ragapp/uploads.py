@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import tempfile
 import unicodedata
@@ -153,3 +154,47 @@ def save_upload(data: bytes, original_name: str, upload_dir: Path, max_mb: float
             Path(tmp).unlink(missing_ok=True)
             raise
     return SavedUpload(path=target, name=display_name(original_name), kind=KINDS[suffix])
+
+
+# An upload is kept in its final place first, then marked pending until an ingest has given it an
+# outcome: an app killed in between (or an ingest undone by the store's crash recovery) leaves the
+# mark, and the next ingest into that collection finishes the upload under the name it was given.
+PENDING_SUFFIX = ".pending"
+
+
+def _mark_of(path: Path) -> Path:
+    # Hidden, so that a folder ingest of the uploads never reads it as a document.
+    return path.with_name(f".{path.name}{PENDING_SUFFIX}")
+
+
+def mark_pending(saved: SavedUpload) -> None:
+    mark = _mark_of(saved.path)
+    fd, tmp = tempfile.mkstemp(dir=mark.parent, prefix=".mark-", suffix=".part")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump({"name": saved.name}, out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, mark)
+
+
+def pending_uploads(folder: Path) -> dict[str, str]:
+    """Uploads kept in this folder whose ingest has not finished: absolute path -> the name given."""
+    found: dict[str, str] = {}
+    folder = Path(folder)
+    if not folder.is_dir():
+        return found
+    for mark in folder.glob(f".*{PENDING_SUFFIX}"):
+        path = mark.with_name(mark.name[1 : -len(PENDING_SUFFIX)])
+        try:
+            name = display_name(str(json.loads(mark.read_text(encoding="utf-8"))["name"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            name = path.name  # a damaged mark: the upload still deserves its ingest
+        if path.is_file():
+            found[str(path.resolve())] = name
+        else:
+            mark.unlink(missing_ok=True)
+    return found
+
+
+def clear_pending(path: Path) -> None:
+    _mark_of(Path(path)).unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from ragapp.retriever import retrieve
 from ragapp.settings import Settings
 from ragapp.store import DocumentRecord, Failure, Filter, check_collection_name
 from ragapp.text import content_words
-from ragapp.uploads import UploadRejected, save_upload, size_refusal
+from ragapp.uploads import UploadRejected, mark_pending, save_upload, size_refusal
 
 SIGN_IN_MODES = ("none", "accounts", "proxy")
 
@@ -154,6 +154,7 @@ class Workspace:
                 if isinstance(data, int):
                     raise UploadRejected(size_refusal(data, settings.max_upload_mb) or "the file was not received")
                 saved = save_upload(data, name, folder, settings.max_upload_mb)
+                mark_pending(saved)
             except UploadRejected as exc:
                 refused.append(FileOutcome("", _shown_name(name), FAILED, reason=str(exc)))
                 continue
