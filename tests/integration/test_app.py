@@ -352,3 +352,32 @@ def test_revoking_a_grant_ends_a_readers_open_citations(own_team_app):
     _sign_in(again, "rita", PASSWORD)
     next(b for b in again.sidebar.button if (b.key or "").startswith("open-")).click().run()
     assert "[1] no longer available" in _source_labels(again.chat_message[1]) and not _downloads(again.chat_message[1])
+
+
+def test_two_people_deleting_while_a_third_uploads_delete_exactly_what_they_confirmed(own_team_app):
+    import threading
+
+    from ragapp.accounts import LOCAL_USER
+    from ragapp.workspace import Workspace
+
+    own_team_app.accounts.add("ada", "admin", PASSWORD)
+    by_name = {r.source: r for r in own_team_app.store().documents()}
+    first, second = by_name["handbook/expenses.md"], by_name["handbook/onboarding.md"]
+    boss, ada = AppTest.from_file(APP, default_timeout=300), AppTest.from_file(APP, default_timeout=300)
+    for session, name in ((boss, "boss"), (ada, "ada")):
+        session.run()
+        _sign_in(session, name, PASSWORD)
+    boss.button(key=f"delete-{first.doc_id}").click().run()
+    ada.button(key=f"delete-{second.doc_id}").click().run()
+    assert any("expenses.md?" in as_read(w.value) for w in boss.sidebar.warning)
+    assert any("onboarding.md?" in as_read(w.value) for w in ada.sidebar.warning)
+    # Meanwhile someone uploads: the lists both were shown have changed under them.
+    uploader = Workspace(own_team_app, LOCAL_USER)
+    upload = threading.Thread(target=uploader.upload, args=([("parking.md", b"# Parking\n\nPark in the north garage.\n")], "default"))
+    upload.start()
+    boss.button(key="sidebar-delete-confirm").click().run()
+    ada.button(key="sidebar-delete-confirm").click().run()
+    upload.join(120)
+    assert not boss.exception and not ada.exception
+    left = sorted(r.source for r in own_team_app.store().documents())
+    assert left == ["handbook/leave-policy.md", "handbook/remote-work.md", "parking.md"], left
