@@ -96,10 +96,16 @@ def app_url(team_store):
     stop(server, log, log_path)
 
 
+PROXY_SECRET = "a-long-random-secret-the-proxy-sends"
+
+
 @pytest.fixture(scope="module")
 def proxy_url(team_store):
     log_path = team_store.parent / "streamlit-proxy.log"
-    server, url, log = serve(team_store, log_path, RAGAPP_SIGN_IN="proxy")
+    # As the README's recipe runs it: from the proxy's address (this machine) and with its secret.
+    server, url, log = serve(
+        team_store, log_path, RAGAPP_SIGN_IN="proxy", RAGAPP_PROXY_ADDRESSES="127.0.0.1,::1", RAGAPP_PROXY_SECRET=PROXY_SECRET
+    )
     yield url
     stop(server, log, log_path)
 
@@ -445,7 +451,7 @@ def test_the_admin_sees_and_opens_the_people_page(app_url, tabs):
 
 
 def test_the_proxy_header_signs_in_and_without_it_nobody_is(proxy_url, tabs):
-    named = tabs(extra_http_headers={"X-Forwarded-User": RITA})
+    named = tabs(extra_http_headers={"X-Forwarded-User": RITA, "X-Ragapp-Proxy-Secret": PROXY_SECRET})
     named.page.goto(proxy_url, timeout=120_000)
     wait_for(lambda: "Signed in as rita (reader)" in _sidebar(named.page), "rita signed in by the proxy's header", 180)
     named.page.locator("textarea").wait_for(timeout=60_000)
@@ -455,7 +461,7 @@ def test_the_proxy_header_signs_in_and_without_it_nobody_is(proxy_url, tabs):
     _shot(named.page, "13-proxy-rita")
     assert named.unexpected_console_errors() == [], named.console_errors
 
-    anonymous = tabs()
+    anonymous = tabs(extra_http_headers={"X-Ragapp-Proxy-Secret": PROXY_SECRET})  # the proxy named nobody
     anonymous.page.goto(proxy_url, timeout=120_000)
     wait_for(lambda: "did not name anyone" in _text(anonymous.page), "the proxy refusal", 180)
     _idle(anonymous.page)
@@ -465,7 +471,14 @@ def test_the_proxy_header_signs_in_and_without_it_nobody_is(proxy_url, tabs):
     assert anonymous.page.get_by_role("button", name="Sign in").count() == 0  # no password way round it
     _shot(anonymous.page, "14-proxy-nobody")
 
-    stranger = tabs(extra_http_headers={"X-Forwarded-User": "mallory"})  # no account here
+    # A browser that reaches the app around the proxy, naming an admin: no secret, refused.
+    around = tabs(extra_http_headers={"X-Forwarded-User": "boss"})
+    around.page.goto(proxy_url, timeout=120_000)
+    wait_for(lambda: "Sign-in through the proxy refused" in _text(around.page), "the refusal without the secret", 180)
+    assert "does not hold the proxy's secret" in _text(around.page)
+    assert around.page.locator("textarea").count() == 0 and "Signed in as" not in _text(around.page)
+
+    stranger = tabs(extra_http_headers={"X-Forwarded-User": "mallory", "X-Ragapp-Proxy-Secret": PROXY_SECRET})  # no account here
     stranger.page.goto(proxy_url, timeout=120_000)
     wait_for(lambda: "did not name anyone" in _text(stranger.page), "the refusal of an unknown name", 180)
     assert stranger.page.locator("textarea").count() == 0
