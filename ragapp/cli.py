@@ -1,4 +1,4 @@
-"""`ragapp ask | documents | settings | bench | eval | users | grant | revoke | keys | serve | mcp`:
+"""`ragapp ask | documents | settings | bench | eval | users | grant | revoke | keys | serve | mcp | backup | restore`:
 the library from the command line, for scripts and for the person who runs the app."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ragapp.accounts import ACCESS, ROLES, AccessDenied, AccountError
+from ragapp.backup import BackupError
 from ragapp.documents import DECLINED, QuestionError
 from ragapp.ingestion import UsageError
 from ragapp.keys import KeyRefused
@@ -91,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     revoke_key = key_commands.add_parser("revoke", help="stop a key from working, at once")
     revoke_key.add_argument("key_id", help="the key's id, as `ragapp keys list` shows it (rag_...)")
 
+    audit_log = commands.add_parser("audit", help="the audit log: sign-ins, failed sign-ins and admin actions, newest first")
+    audit_log.add_argument("--user", metavar="NAME", help="only what this person did or had done to them")
+    audit_log.add_argument("--limit", type=int, default=100, help="how many events (default 100)")
+
     serve = commands.add_parser("serve", help="serve the HTTP API (OpenAI-compatible chat, /v1/ask, documents)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -99,6 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
     mcp.add_argument(
         "--user", metavar="NAME",
         help="act as this account, with its rights (default: the machine's owner, who may read everything)",
+    )
+
+    backup = commands.add_parser(
+        "backup", help="copy the store (vectors, manifest, word index, accounts, history, uploads) into a new folder; "
+        "the app may run meanwhile (writes wait for the copy)",
+    )
+    backup.add_argument("dest", type=Path, help="a new or empty folder for the backup")
+    restore = commands.add_parser("restore", help="bring a backup back as the store (RAGAPP_STORE_DIR), checking it first")
+    restore.add_argument("src", type=Path, help="the folder `ragapp backup` wrote")
+    restore.add_argument(
+        "--force", action="store_true",
+        help="replace a store that is there: it is kept beside, renamed (refused while a process uses it)",
     )
 
     bench = commands.add_parser("bench", help="measure ingest, retrieval and generation speed on a folder")
@@ -156,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     except (AccessDenied, KeyRefused) as exc:
         print(f"ragapp: access denied: {exc}", file=sys.stderr)
         return EXIT_DENIED
-    except (SettingsError, StoreError, ModelNotFoundError, UsageError, AccountError, QuestionError) as exc:
+    except (SettingsError, StoreError, ModelNotFoundError, UsageError, AccountError, QuestionError, BackupError) as exc:
         print(f"ragapp: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -359,6 +376,19 @@ def _date(when: float | None) -> str:
     return datetime.datetime.fromtimestamp(when).strftime("%Y-%m-%d %H:%M") if when else ""
 
 
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from ragapp.audit import AuditLog
+
+    events = AuditLog(settings.app_db_path).events(args.limit, args.user)
+    if not events:
+        print("nothing in the audit log yet")
+    for event in events:
+        columns = [event.when(), event.actor or "-", event.action, event.target, event.detail,
+                   f"from {event.address}" if event.address else ""]
+        print("\t".join(c for c in columns if c))
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from ragapp.api import serve
 
@@ -371,9 +401,41 @@ def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
     return run(settings, args.user)
 
 
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from ragapp.backup import backup
+
+    def waiting(message: str) -> None:
+        print(f"ragapp: backup: {message}", file=sys.stderr, flush=True)
+
+    report = backup(settings, args.dest, on_wait=waiting)
+    print(f"backed up {settings.store_dir} to {report.dest}: {_collections(report.collections)}; "
+          f"{report.files} files, {report.bytes / 1e6:.1f} MB, in {report.seconds:.1f} s")
+    return EXIT_OK
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from ragapp.backup import restore
+
+    report = restore(settings, args.src, force=args.force)
+    for kept in report.kept_aside:
+        print(f"kept what was there in {kept}")
+    print(f"restored the backup of {report.taken_at} into {report.store_dir}: {_collections(report.collections)}")
+    for note in report.notes:
+        print(f"note: {note}")
+    return EXIT_OK
+
+
+def _collections(collections: dict[str, dict[str, int]]) -> str:
+    if not collections:
+        return "no documents"
+    return ", ".join(f"'{name}' ({c['files']} files, {c['passages']} passages)" for name, c in sorted(collections.items()))
+
+
 COMMANDS = {
     "ask": cmd_ask, "eval": cmd_eval, "documents": cmd_documents, "settings": cmd_settings, "bench": cmd_bench,
     "users": cmd_users, "grant": cmd_grant, "revoke": cmd_revoke, "keys": cmd_keys, "serve": cmd_serve, "mcp": cmd_mcp,
+    "backup": cmd_backup, "restore": cmd_restore,
+    "audit": cmd_audit,
 }
 
 if __name__ == "__main__":
