@@ -415,3 +415,18 @@ def test_a_model_server_with_slots_is_given_that_many_questions_at_once():
     for thread in threads:
         thread.join(5)
     assert most[0] == 2 and len(queue) == 0
+
+
+def test_a_one_megabyte_question_is_refused_before_any_work(team):
+    from ragapp.documents import QuestionError
+
+    rita = Workspace(team, team.accounts.require("rita"))
+    embedded = len(team.embedder.embedded)
+    huge = "how many days of leave " * 45_000  # about 1 MB
+    started = time.perf_counter()
+    with pytest.raises(QuestionError, match="at most 2000 are accepted"):
+        rita.ask(huge, "hr-docs")
+    with pytest.raises(QuestionError, match="the query is"):
+        rita.search(huge, "hr-docs")
+    assert time.perf_counter() - started < 1.0
+    assert len(team.embedder.embedded) == embedded  # nothing embedded, nothing looked up
