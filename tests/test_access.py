@@ -430,3 +430,22 @@ def test_a_one_megabyte_question_is_refused_before_any_work(team):
         rita.search(huge, "hr-docs")
     assert time.perf_counter() - started < 1.0
     assert len(team.embedder.embedded) == embedded  # nothing embedded, nothing looked up
+
+
+def test_ragapp_audit_lists_what_happened_newest_first(settings, monkeypatch, capsys):
+    from ragapp import cli
+    from ragapp.keys import ApiKeys
+
+    monkeypatch.setenv("RAGAPP_STORE_DIR", str(settings.store_dir))
+    monkeypatch.delenv("RAGAPP_APP_DB", raising=False)
+    accounts = Accounts(settings.app_db_path)
+    accounts.add("ann", "admin", PASSWORD)
+    accounts.authenticate("ann", "a wrong guess", "10.0.0.66")
+    info, _secret = ApiKeys(settings.app_db_path).create("ann", label="nightly report")
+    assert cli.main(["audit"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "API key created" in lines[0] and info.id in lines[0]
+    assert "ann\tsign-in failed\tann\twrong password\tfrom 10.0.0.66" in lines[1]
+    assert "(command line)\taccount added\tann\tadmin" in lines[2]
+    assert cli.main(["audit", "--user", "nobody"]) == 0
+    assert capsys.readouterr().out.strip() == "nothing in the audit log yet"
