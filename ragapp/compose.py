@@ -24,7 +24,7 @@ from ragapp.documents import Hit, Passage
 from ragapp.embedder import Embedder
 from ragapp.extract import CONTEXT_WEIGHT, MIN_WORDS, Context, Quote, relevance, rank_bonus
 from ragapp.splitter import split_sentences
-from ragapp.text import content_words, letter_words, names, numbers, stem
+from ragapp.text import content_words, fold, key, letter_words, names, numbers, stem
 
 # A second sentence of the best passage joins the answer when it scores at least this share of the
 # best sentence's relevance.
@@ -127,8 +127,8 @@ def holds_type(sentence: str, kind: str | None, question: str, quoted: bool = Fa
         return False  # it only repeats the question
     plain = letter_words(sentence)
     if kind == PERSON:
-        opening = re.match(r"\s*([A-Z][a-zA-Z]+)", sentence)
-        first = {stem(opening.group(1).lower())} & known_names if opening else set()
+        opening = re.match(r"\s*([^\W\d_]{2,})", sentence)  # its first word, of any script
+        first = {key(fold(opening.group(1)))} & known_names if opening and opening.group(1)[0].isupper() else set()
         new_names = (names(sentence) | first) - asked
         return bool(new_names or (plain & _PERSON_WORDS) - asked)
     if kind == AMOUNT:
@@ -138,13 +138,19 @@ def holds_type(sentence: str, kind: str | None, question: str, quoted: bool = Fa
     return True
 
 
-# A capitalised word after a lower-case word within a line: a name, not the start of a sentence or
-# of a line ("Welcome to Fernhill Analytics." after a blank line is not one).
-_NAME_WITHIN = re.compile(r"(?<=[a-z0-9,;] )[A-Z][a-zA-Z]+")
+# A capitalised word after a lower-case word, a number, a comma or a semicolon within a line: a
+# name, not the start of a sentence or of a line ("Welcome to Fernhill Analytics." after a blank
+# line is not one). Words of any script: the capitals are checked in _named_within.
+_WORD_WITHIN = re.compile(r"(?<=[\w,;] )[^\W\d_]{2,}")
 
 
 def _named_within(text: str) -> set[str]:
-    return {stem(word.lower()) for word in _NAME_WITHIN.findall(text)}
+    found = set()
+    for match in _WORD_WITHIN.finditer(text):
+        before = text[match.start() - 2]
+        if match.group()[0].isupper() and (before.islower() or before.isdigit() or before in ",;"):
+            found.add(key(fold(match.group())))
+    return found
 
 
 @dataclass

@@ -9,7 +9,6 @@ import re
 import zipfile
 import zlib
 from collections.abc import Iterator
-from html.parser import HTMLParser
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -181,10 +180,12 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
 )
 _C1 = re.compile(r"[\x80-\x9f]")
+_ISO2022_SHIFT = re.compile(rb"\x1b[$(][@-Z]")  # the escape sequences that switch ISO-2022 to another character set
 
 
 def _decode_text(data: bytes, declared: str | None = None) -> str:
-    """The text of the bytes, by byte-order mark, else the declared encoding, else UTF-8, cp1252, latin-1."""
+    """The text of the bytes, by byte-order mark, else the declared encoding, else UTF-8, else the
+    encoding the detector names with confidence (see _guess_encoding)."""
     for bom, codec, name in _BOMS:
         if data.startswith(bom):
             try:
@@ -200,17 +201,119 @@ def _decode_text(data: bytes, declared: str | None = None) -> str:
             return _checked(data.decode(codec))
         except UnicodeDecodeError:
             raise LoadError("binary data, not text") from None
-    for codec in filter(None, (declared, "utf-8", "cp1252")):
+    # A page's own <meta charset> is what a browser shows it in, so it is trusted as it is there.
+    # ISO-2022 text (Japanese e-mail) is 7-bit, so valid UTF-8: read so, it would be "$B=>6H0w".
+    iso2022 = "iso2022_jp_2" if _ISO2022_SHIFT.search(data) else None
+    for codec in filter(None, (declared, iso2022, "utf-8")):
         try:
             return _checked(data.decode(codec))
         except (UnicodeDecodeError, LookupError):  # LookupError: a declared codec that is not for text
             continue
-    text = data.decode("latin-1")  # never fails: every byte is a latin-1 character
-    if _too_many(_CONTROL, text):
+    if _too_many(_CONTROL, data.decode("latin-1")):
         raise LoadError("binary data, not text")
-    if _too_many(_C1, text):  # another encoding (Shift-JIS, KOI8-R, ...) that latin-1 turns into controls
-        raise LoadError("cannot decode the text (not UTF-8, UTF-16, cp1252 or latin-1)")
-    return text
+    return _checked(_guess_encoding(data))
+
+
+# The detector's measures (charset-normalizer): "chaos" is the share of the decoded text that looks
+# wrong (mixed scripts in a word, odd symbols), "coherence" how well its letters follow the letter
+# frequencies of a language. Right guesses on a few sentences of Russian, Chinese, Greek, Japanese
+# or French score chaos 0 and coherence 0.16-0.76; text too short to judge scores coherence 0.
+MAX_CHAOS = 0.1
+MIN_COHERENCE = 0.1
+# Other guesses with at most this much more chaos than the best one are weighed with it.
+CHAOS_MARGIN = 0.02
+# Code pages that fit western text about as well as cp1252 and on a few sentences may even read as
+# more of a language to the detector ("ü" is "³" in cp775, "ä" is "ð" in hp_roman8), though
+# documents are hardly ever written in them now: DOS, Mac and HP code pages for Latin script.
+RARE_WESTERN = frozenset(
+    """cp437 cp850 cp852 cp857 cp858 cp860 cp861 cp863 cp865 cp775 mac_roman mac_iceland mac_turkish
+    mac_latin2 hp_roman8 cp1006 cp1258""".split()
+)
+# The encodings documents are written in today, which the detector is asked about once more on its own.
+COMMON_ENCODINGS = (
+    "cp1252", "cp1250", "iso8859_2", "cp1251", "koi8_r", "koi8_u", "iso8859_5", "cp866",
+    "cp1253", "iso8859_7", "cp1254", "iso8859_9", "cp1255", "iso8859_8", "cp1256", "iso8859_6", "cp874",
+    "gb18030", "big5", "cp932", "euc_jp", "cp949",
+)
+
+
+def _guess_encoding(data: bytes) -> str:
+    """The text of bytes that are not UTF-8, in the encoding the detector is confident of; else, if
+    it reads as western text (see _western), in cp1252 or latin-1; else refused.
+
+    Any bytes decode in a single-byte encoding, so decoding is no test: KOI8-R "Сотрудники" read as
+    cp1252 is "óÏÔÒÕÄÎÉËÉ", which would be stored and searched as if it were text."""
+    import charset_normalizer
+
+    # The detector skips encodings like one it has found wanting: on two sentences of Greek it may
+    # try cp1251 (and take it, garbled) and never cp1253. Asked about the common encodings alone, it
+    # tries them all; the two answers are weighed together.
+    found = [
+        *charset_normalizer.from_bytes(data),
+        *charset_normalizer.from_bytes(data, cp_isolation=list(COMMON_ENCODINGS)),
+    ]
+    # UTF-8 has failed, and UTF-16 or UTF-32 without a byte-order mark shows in NUL bytes, so a
+    # guess of those is the detector reading 8-bit bytes in pairs.
+    by_encoding = {m.encoding: m for m in found if not m.encoding.startswith("utf")}
+    matches = sorted(by_encoding.values(), key=lambda m: (m.chaos, -m.coherence))
+    best = matches[0] if matches else None
+    if best is not None and best.chaos <= MAX_CHAOS and best.coherence >= MIN_COHERENCE:
+        # Encodings of one script differ in a few places only, so several may show about as little
+        # chaos; of those, a rare western code page comes last, then the detector's order decides
+        # (chaos, then coherence), then cp1252, the encoding of nearly all western text (cp1250 fits
+        # French as well, with "č" for "è").
+        near = [m for m in matches if m.chaos <= best.chaos + CHAOS_MARGIN and m.coherence >= MIN_COHERENCE]
+        chosen = max(near, key=lambda m: (not _rare(m), -m.chaos, m.coherence, "cp1252" in _encodings(m)))
+        chosen = _unconfused(chosen, matches)
+        try:
+            return data.decode(chosen.encoding)
+        except UnicodeDecodeError:  # the detector reads samples of a large file, not all of it
+            pass
+    for codec in ("cp1252", "latin-1"):  # 0x81, 0x8d, 0x8f, 0x90 and 0x9d are not cp1252, are latin-1
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        if _western(text) and not _too_many(_C1, text):
+            return text
+    unsure = f"the best guess, {best.encoding}, is unsure" if best is not None else "no other encoding fits"
+    raise LoadError(f"cannot decode the text (unknown encoding: not UTF-8, and {unsure})")
+
+
+def _encodings(match) -> tuple[str, ...]:
+    """The encoding of a detector's guess and those that read the bytes the same."""
+    return (match.encoding, *match.could_be_from_charset)
+
+
+def _rare(match) -> bool:
+    return all(encoding in RARE_WESTERN for encoding in _encodings(match))
+
+
+# Encodings of one script that the detector often scores alike, though each reads capitals of the
+# other as signs: "Ά" of ISO-8859-7 is "¶" in cp1253 and that of cp1253 "’" in ISO-8859-7; "С" of
+# cp1251 is "—" in Mac Cyrillic.
+_CONFUSED = ({"iso8859_7", "cp1253"}, {"cp1251", "mac_cyrillic"})
+_SIGN_OPENING_WORD = re.compile(r"(?<!\S)[^\w\s](?=[^\W\d_])")  # "¶δεια", "—отрудники"
+
+
+def _unconfused(chosen, matches):
+    """Of two encodings the detector confuses, the one whose words less often open with a sign."""
+    pair = next((pair for pair in _CONFUSED if pair & set(_encodings(chosen))), None)
+    if pair is None:
+        return chosen
+    rivals = [m for m in matches if pair & set(_encodings(m)) and m.chaos <= chosen.chaos + CHAOS_MARGIN]
+    return min(rivals, key=lambda m: (len(_SIGN_OPENING_WORD.findall(str(m))), m is not chosen))
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _western(text: str) -> bool:
+    """Whether the text reads as western European: its non-ASCII characters stand one or two at a
+    time, as accents, quotes and signs do ("Graubünden", "„Ja“"). Cyrillic, Greek or Chinese read in
+    a western encoding are runs of them, a whole word long ("óÏÔÒÕÄÎÉËÉ")."""
+    runs = _NON_ASCII.findall(text)
+    return sum(1 for run in runs if len(run) > 2) <= len(runs) / 20
 
 
 def _bomless_utf16(data: bytes) -> str | None:
@@ -273,15 +376,23 @@ def _page_of_blocks(blocks: list[tuple[str, int | None]]) -> Page:
 
 
 def _read_html(data: bytes) -> tuple[str | None, list[Page]]:
+    import html5lib
+
     text = _decode_text(data, _declared_charset(data))
-    parser = _HtmlText()
     try:
-        parser.feed(text)
-        parser.close()
-    except AssertionError as exc:  # html.parser's only complaint: an unknown <![...[ section
-        raise LoadError(f"damaged HTML ({exc})") from None
-    first_h1 = next((" ".join(block.split()) for block, level in parser.blocks if level == 1), None)
-    return parser.title or first_h1, [_page_of_blocks(parser.blocks)]
+        # An HTML5 parser builds the tree a browser builds: "<p hidden>" without its end tag ends
+        # where a browser ends it (at the next <p>, <div>, <section>...), not at the end of the page.
+        root = html5lib.parse(text, treebuilder="etree", namespaceHTMLElements=False)
+    except MemoryError:
+        raise
+    except Exception as exc:  # html5lib fails an internal assertion on a few malformed pages
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise LoadError(f"damaged HTML (the parser failed: {detail})") from None
+    blocks = _html_blocks(root, _hiding_rules(root))
+    titles = (" ".join("".join(title.itertext()).split()) for title in root.iter("title"))
+    title = next((title for title in titles if title), None)
+    first_h1 = next((" ".join(block.split()) for block, level in blocks if level == 1), None)
+    return title or first_h1, [_page_of_blocks(blocks)]
 
 
 _META_CHARSET = re.compile(rb"""<meta\b[^>]*?charset\s*=\s*["']?\s*([a-z0-9_.:-]+)""", re.IGNORECASE)
@@ -309,43 +420,147 @@ _HTML_BLOCKS = {
     "thead", "tr", "ul",
 }
 _HTML_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
-# <head> needs no skipping of its own: it holds the <title>, read as the title, and elements that show nothing.
-_HTML_UNSHOWN = {"script", "style", "noscript", "template", "svg", "iframe", "canvas"}
-_HTML_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
-_DISPLAY_NONE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
+# Elements whose content a browser does not show: <head> (its <title> is read as the title), scripts
+# and styles, and what the browser's own style sheet hides (datalist, noembed, noframes, rp).
+_HTML_UNSHOWN = {
+    "head", "title", "script", "style", "noscript", "template", "svg", "iframe", "canvas",
+    "datalist", "noembed", "noframes", "rp",
+}
+# Inline style or a style sheet rule that hides an element: display:none, visibility:hidden.
+_HIDES = re.compile(r"(?<![\w-])(?:display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse))(?![\w-])", re.IGNORECASE)
 _HTML_SPACE = re.compile(r"[ \t\n\r\f]+")  # HTML's whitespace: not the no-break space
 
+# A selector of a hiding rule, as (tag or None, ids, classes) that an element must all have.
+_Selector = tuple[str | None, frozenset[str], frozenset[str]]
 
-class _HtmlText(HTMLParser):
-    """The visible text of an HTML page as blocks (text, heading level or None), and its <title>."""
+
+class _HidingRules:
+    """The selectors of hiding rules, filed under one id, class or tag each, so that an element is
+    checked against the few that could select it (a style sheet may hold thousands)."""
+
+    def __init__(self, selectors: list[_Selector]) -> None:
+        self._filed: dict[tuple[str, str | None], list[_Selector]] = {}
+        for selector in selectors:
+            tag, ids, classes = selector
+            key = ("#", min(ids)) if ids else (".", min(classes)) if classes else ("", tag)
+            self._filed.setdefault(key, []).append(selector)
+
+    def hide(self, tag: str, element_id: str | None, classes: set[str]) -> bool:
+        if not self._filed:
+            return False
+        for key in (("", tag), ("#", element_id), *((".", c) for c in classes)):
+            for t, ids, wanted in self._filed.get(key, ()):
+                if (t is None or t == tag) and ids <= {element_id} and wanted <= classes:
+                    return True
+        return False
+
+
+_SIMPLE_SELECTOR = re.compile(r"(?P<tag>[a-zA-Z][\w-]*|\*)?(?P<rest>(?:[.#][\w-]+)+)?")
+_CSS_COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.DOTALL)
+
+
+def _hiding_rules(root: ElementTree.Element) -> _HidingRules:
+    """The selectors of the page's <style> rules that hide what they select (display:none or
+    visibility:hidden). Only simple selectors are read: a tag, .class and #id, alone or together
+    ("div.note#x"), in comma lists; rules with combinators, attributes or pseudo-classes and rules
+    under @media (other than all or screen) or other at-rules are left out, as are linked style
+    sheets, which are never fetched. The cascade is not followed: a hiding rule hides, even where
+    a later one shows again (dropping text errs the safe way: hidden text is an injection path)."""
+    selectors: list[_Selector] = []
+    for style in root.iter("style"):
+        if (style.get("media") or "all").strip().lower() in ("all", "screen"):
+            selectors.extend(_css_hiding_selectors(_CSS_COMMENT.sub(" ", style.text or "")))
+    return _HidingRules(selectors)
+
+
+def _css_hiding_selectors(css: str) -> list[_Selector]:
+    selectors: list[_Selector] = []
+    for prelude, content in _css_blocks(css):
+        prelude = prelude.rsplit(";", 1)[-1].strip()  # after statements such as @import ...;
+        if prelude.startswith("@"):
+            if " ".join(prelude.lower().split()) in ("@media all", "@media screen", "@media only screen"):
+                selectors.extend(_css_hiding_selectors(content))
+            continue
+        if not _HIDES.search(content):
+            continue
+        for selector in (part.strip() for part in prelude.split(",")):
+            match = _SIMPLE_SELECTOR.fullmatch(selector) if selector else None
+            if not match:
+                continue
+            tag = (match.group("tag") or "*").lower()
+            rest = match.group("rest") or ""
+            if tag in ("html", "body", "*") and not rest:  # as for the hidden attribute, see _unshown
+                continue
+            ids = frozenset(re.findall(r"#([\w-]+)", rest))
+            classes = frozenset(re.findall(r"\.([\w-]+)", rest))
+            selectors.append((None if tag == "*" else tag, ids, classes))
+    return selectors
+
+
+def _css_blocks(css: str) -> list[tuple[str, str]]:
+    """(prelude, content) of each top-level block of a style sheet: (".a, .b", "display: none")."""
+    blocks, depth, start, opened = [], 0, 0, 0
+    for position, char in enumerate(css):
+        if char == "{":
+            if depth == 0:
+                opened = position
+            depth += 1
+        elif char == "}" and depth:
+            depth -= 1
+            if depth == 0:
+                blocks.append((css[start:opened], css[opened + 1 : position]))
+                start = position + 1
+    return blocks
+
+
+def _unshown(element: ElementTree.Element, rules: _HidingRules) -> bool:
+    """Whether a browser shows nothing of the element: by its kind, its hidden or aria-hidden
+    attribute, its inline style or a <style> rule that selects it."""
+    tag = element.tag
+    if not isinstance(tag, str):  # a comment
+        return True
+    tag = tag.rsplit("}", 1)[-1]  # SVG and MathML elements carry their namespace
+    if tag in _HTML_UNSHOWN or (tag == "dialog" and element.get("open") is None):
+        return True
+    if tag in ("html", "body"):  # pages that hide <body> until a script has run still show it in the end
+        return False
+    if element.get("hidden") is not None or (element.get("aria-hidden") or "").strip().lower() == "true":
+        return True
+    if _HIDES.search(element.get("style") or ""):
+        return True
+    return rules.hide(tag, element.get("id"), set((element.get("class") or "").split()))
+
+
+def _html_blocks(root: ElementTree.Element, rules: _HidingRules) -> list[tuple[str, int | None]]:
+    """The visible text of a parsed page as blocks (text, heading level or None)."""
+    blocks = _HtmlBlocks()
+    # Walked with a stack of its own, not by recursion: hostile pages nest elements thousands deep.
+    stack: list[tuple[ElementTree.Element, bool]] = [(root, False)]  # (element, its content is done)
+    while stack:
+        element, done = stack.pop()
+        if done:
+            blocks.end(element.tag)
+        elif not _unshown(element, rules):
+            blocks.start(element.tag)
+            blocks.data(element.text or "")
+            stack.append((element, True))
+            stack.extend((child, False) for child in reversed(element))
+            continue
+        blocks.data(element.tail or "")  # the text after an element shows, whether the element does or not
+    return blocks.close()
+
+
+class _HtmlBlocks:
+    """Builds blocks (text, heading level or None) from the elements and text of a page, in order."""
 
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.blocks: list[tuple[str, int | None]] = []
-        self.title: str | None = None
         self._parts: list[str] = []  # the text of the block being read
         self._heading: int | None = None
         self._pre = 0  # how many <pre> elements the text is in
-        self._unshown: tuple[str, int] | None = None  # (tag, nesting) of the element being skipped
-        self._title_parts: list[str] | None = None  # while in <title>
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self._unshown:
-            if tag == self._unshown[0] and tag not in _HTML_VOID:
-                self._unshown = (tag, self._unshown[1] + 1)
-            return
-        attributes = dict(attrs)
-        # Pages that hide <body> until a script has run still show it in the end.
-        hidden = tag not in ("html", "body") and (
-            "hidden" in attributes or _DISPLAY_NONE.search(attributes.get("style") or "")
-        )
-        if tag == "title":
-            self._title_parts = []
-        elif tag in _HTML_UNSHOWN or hidden:
-            # A void element has no content to hide; one whose end tag is missing hides the rest, as in a browser.
-            if tag not in _HTML_VOID:
-                self._unshown = (tag, 1)
-        elif tag == "br":
+    def start(self, tag: str) -> None:
+        if tag == "br":
             self._parts.append("\n")
         elif tag in ("td", "th") and "".join(self._parts).strip():
             self._parts.append(" | ")  # the cells of a row make one line
@@ -355,34 +570,22 @@ class _HtmlText(HTMLParser):
                 self._pre += 1
             self._heading = _HTML_HEADINGS.get(tag, self._heading)
 
-    def handle_endtag(self, tag: str) -> None:
-        if self._unshown:
-            if tag == self._unshown[0]:
-                depth = self._unshown[1] - 1
-                self._unshown = (tag, depth) if depth else None
-            return
-        if tag == "title" and self._title_parts is not None:
-            self.title = self.title or " ".join("".join(self._title_parts).split()) or None
-            self._title_parts = None
-        elif tag in _HTML_BLOCKS:
+    def end(self, tag: str) -> None:
+        if tag in _HTML_BLOCKS:
             self._end_block()  # before leaving the heading or <pre>: the block is one of theirs
             if tag in _HTML_HEADINGS:
                 self._heading = None
             if tag == "pre":
                 self._pre = max(0, self._pre - 1)
 
-    def handle_data(self, data: str) -> None:
-        if self._unshown:
-            return
-        if self._title_parts is not None:
-            self._title_parts.append(data)
-        else:
+    def data(self, data: str) -> None:
+        if data:
             # Outside <pre>, a run of whitespace (line breaks of the source included) shows as one space.
             self._parts.append(data if self._pre else _HTML_SPACE.sub(" ", data))
 
-    def close(self) -> None:
-        super().close()
+    def close(self) -> list[tuple[str, int | None]]:
         self._end_block()
+        return self.blocks
 
     def _end_block(self) -> None:
         text, self._parts = "".join(self._parts), []

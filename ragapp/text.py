@@ -4,11 +4,20 @@
 - content_words: the key words of a text (stemmed, three letters or more), which retrieval and the
   gate count in a passage or sentence, and which the verifier looks for in a cited passage;
 - names and numbers: what a checked sentence may never add to its passage.
+
+Words are Unicode: a word is a run of letters of any script ("Graubünden", "отпуск", "άδεια"),
+compared in one form (NFKC, case folded, without the accents of Latin letters, as the word index
+folds them: "Beyoncé" meets "Beyonce"). Chinese and Japanese, written without spaces, count each
+pair of neighbouring Han or kana characters as a word ("年假" in "员工年假"), as word indexes for
+those languages commonly do. Only Latin-script words are stemmed (the stemmer is English); stop
+words are English. Plain ASCII text gives the words of ASCII letters it always gave, on which the
+word index and the relevance gate were tuned.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 import snowballstemmer
@@ -28,9 +37,21 @@ STOPWORDS = frozenset(
 ANSWER_WORDS = frozenset("answer question passage passages document documents per yes".split())
 
 _WORD = re.compile(r"\w+")
-_LETTERS = re.compile(r"[a-z]+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+")
+# Han characters (with the iteration mark) and kana: scripts written without spaces between words.
+_UNSPACED = "\u3005\u3041-\u309f\u30a1-\u30fa\u30fc-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+# A word: a run of unspaced characters, or of other letters (\w without digits and underscore).
+_LETTERS = re.compile(f"[{_UNSPACED}]+|[^\\W\\d_{_UNSPACED}]+")
+_UNSPACED_RUN = re.compile(f"[{_UNSPACED}]")
+_ASCII_LETTERS = re.compile(r"[a-z]+")
+# Scripts where one character is a syllable or a word (with Hangul): their short words count as key words.
+_SYLLABIC = re.compile(f"[{_UNSPACED}\uac00-\ud7a3]")
+# Latin letters after folding (a-z with what has no accent to take off: ß, æ, ø, ł, ...): stemmed.
+_LATIN = re.compile(r"[a-z\u00df-\u00f6\u00f8-\u024f\u1e00-\u1eff]+")
+_LATIN_ACCENTS = re.compile(r"(?<=[a-z])[\u0300-\u036f]+")  # combining marks on a decomposed Latin letter
+# A capitalised word (checked by its first letter) that is not at the start of a sentence.
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[^\W\d_]{2,}")
+_ASCII_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+")
 
 
 def query_words(text: str) -> list[str]:
@@ -57,14 +78,45 @@ def stem(word: str) -> str:
     return _STEMMER.stemWord(word)
 
 
+def fold(text: str) -> str:
+    """The text in the one form words are compared in: NFKC, case folded, Latin letters without
+    accents ("Graubünden" -> "graubunden", "ﬁle" -> "file"). ASCII text is only lower-cased."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return unicodedata.normalize("NFC", _LATIN_ACCENTS.sub("", decomposed))
+
+
+def key(word: str) -> str:
+    """A folded word as it is counted: stemmed when it is a Latin-script word, else as it is."""
+    return stem(word) if word.isascii() or _LATIN.fullmatch(word) else word
+
+
+def _words(text: str) -> list[str]:
+    """The folded words of the text; a run of Han or kana gives its pairs of neighbouring characters."""
+    if text.isascii():  # most text: the same words, found faster
+        return _ASCII_LETTERS.findall(text.lower())
+    words = []
+    for run in _LETTERS.findall(fold(text)):
+        if len(run) > 1 and _UNSPACED_RUN.match(run):
+            words.extend(run[i : i + 2] for i in range(len(run) - 1))
+        else:
+            words.append(run)
+    return words
+
+
 def content_words(text: str) -> set[str]:
-    """The text's key words: stemmed, of three letters or more, without stop words."""
-    return {stem(w) for w in _LETTERS.findall(text.lower()) if len(w) > 2 and w not in STOPWORDS and w not in ANSWER_WORDS}
+    """The text's key words: stemmed, of three letters or more (or Han, kana or Hangul), without stop words."""
+    return {
+        key(w)
+        for w in _words(text)
+        if (len(w) > 2 or _SYLLABIC.match(w)) and w not in STOPWORDS and w not in ANSWER_WORDS
+    }
 
 
 def letter_words(text: str) -> set[str]:
     """Every word of letters in the text, stemmed (where a name is looked for)."""
-    return {stem(w) for w in _LETTERS.findall(text.lower())}
+    return {key(w) for w in _words(text)}
 
 
 def numbers(text: str) -> set[str]:
@@ -74,5 +126,9 @@ def numbers(text: str) -> set[str]:
 
 def names(text: str) -> set[str]:
     """Capitalised words that are not at the start of a sentence: names of people, places, things."""
-    found = {n.lower() for n in _NAME.findall(text.strip())}
-    return {stem(n) for n in found - STOPWORDS - ANSWER_WORDS}
+    text = text.strip()
+    if text.isascii():  # most text: the same names, found faster
+        found = {n.lower() for n in _ASCII_NAME.findall(text)}
+    else:
+        found = {fold(n) for n in _NAME.findall(unicodedata.normalize("NFKC", text)) if n[0].isupper()}
+    return {key(n) for n in found - STOPWORDS - ANSWER_WORDS}
