@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Callable, Iterator
 
 import ragapp
+from ragapp.ingestion import file_hash
 from ragapp.lending import FILE as LENDING_FILE, lender
 from ragapp.settings import Settings
 from ragapp.store.chroma import OWNER_FILE, SERVER_FILE, SERVER_LOG, START_FILE, USERS_FILE, chroma_version, stop_local_server
@@ -208,16 +208,8 @@ def _copy_file(src: Path, dst: Path) -> None:
 def _describe_files(root: Path) -> list[dict]:
     files = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        files.append({"path": path.relative_to(root).as_posix(), "size": path.stat().st_size, "sha256": _sha256(path)})
+        files.append({"path": path.relative_to(root).as_posix(), "size": path.stat().st_size, "sha256": file_hash(path)})
     return files
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _collections(manifest: Path) -> dict[str, dict[str, int]]:
@@ -266,7 +258,7 @@ def verify(src: Path) -> dict:
         path = src / relative
         if not path.is_file():
             raise BackupError(f"the backup in {src} is damaged: {entry['path']} is missing. Nothing was restored.")
-        if path.stat().st_size != size or _sha256(path) != sha256:
+        if path.stat().st_size != size or file_hash(path) != sha256:
             raise BackupError(
                 f"the backup in {src} is damaged: {entry['path']} has changed since the backup was taken (its "
                 "checksum differs). Nothing was restored."
