@@ -417,14 +417,19 @@ def test_the_admin_sees_and_opens_the_people_page(app_url, tabs):
     wait_for(lambda: "People and access" in main.inner_text(), "the People page")
     _idle(page)
     # The people table is drawn on a canvas; its cells are in the grid's accessible table too.
-    table = page.locator("[data-testid='stDataFrame']")
-    wait_for(lambda: table.count() == 1, "the people table")
+    tables = page.locator("[data-testid='stDataFrame']")
+    wait_for(lambda: tables.count() == 2, "the people table and the audit log")
+    table, audit = tables.nth(0), tables.nth(1)
     cells = wait_for(lambda: table.locator("[role='gridcell']").all_inner_texts(), "the people table's cells")
     assert cells[cells.index("rita"):][:3] == ["rita", "reader", "handbook (read)"], cells
     assert cells[cells.index("boss"):][:3] == ["boss", "admin", "all"], cells
     # ...and what she may read is offered to take away.
     revoke = page.locator("[data-testid='stSelectbox']").filter(has_text="Grant").locator("input")
     assert revoke.input_value() == "rita: handbook (read)"
+    # The audit log, newest first: boss's own sign-in is the latest thing that happened.
+    assert "Audit log" in main.inner_text()
+    logged = wait_for(lambda: audit.locator("[role='gridcell']").all_inner_texts(), "the audit log's cells")
+    assert logged[1:4] == ["boss", "sign-in", "boss"], logged[:8]
     _shot(page, "10-people")
     assert tab.unexpected_console_errors() == [], tab.console_errors
 
