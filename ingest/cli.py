@@ -20,7 +20,8 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="ingest",
-        description="Add PDF, Word (.docx), HTML, Markdown and text files (folders are read recursively) to the "
+        description="Add PDF, Word (.docx), PowerPoint (.pptx), Excel (.xlsx), CSV, HTML, Markdown and text files "
+        "(folders are read recursively) to the "
         "document store. Unchanged files are skipped; changed files replace their old passages. Every file "
         "ends with one outcome: stored, unchanged, failed or skipped (with the reason).",
     )

@@ -25,7 +25,8 @@ def _checked(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
 
 @dataclass(frozen=True)
 class Page:
-    """Text of one page (PDF) or of a whole file (number None: text, Markdown, HTML, DOCX)."""
+    """Text of one page (PDF), one slide (PowerPoint) or a whole file (number None: text, Markdown,
+    HTML, DOCX, spreadsheets)."""
 
     number: int | None
     text: str
@@ -61,7 +62,7 @@ class Document:
     path: str  # absolute path
     source: str  # path relative to the folder it was ingested from
     title: str
-    kind: str  # "pdf", "markdown", "text", "html" or "docx"
+    kind: str  # "pdf", "markdown", "text", "html", "docx", "pptx", "xlsx" or "csv"
     content_hash: str
     pages: tuple[Page, ...]
 
@@ -144,8 +145,11 @@ class Passage:
         return f"{self.title} \u203a {self.heading}"
 
     def location(self) -> str:
-        """How a person finds it: `FILE, page P · Heading › Subheading` (no page for text files)."""
-        where = f"{self.source}, page {self.page}" if self.page is not None else self.source
+        """How a person finds it: `FILE, page P · Heading › Subheading` (no page for text files;
+        "slide" for a PowerPoint file's, whose pages are its slides)."""
+        # The stored file's suffix, not the source's: an upload's source is the name it was given.
+        unit = "slide" if self.path.lower().endswith(".pptx") else "page"
+        where = f"{self.source}, {unit} {self.page}" if self.page is not None else self.source
         return f"{where} · {self.heading}" if self.heading else where
 
 

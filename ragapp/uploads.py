@@ -18,9 +18,14 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-KINDS = {".pdf": "pdf", ".docx": "docx", ".html": "html", ".md": "markdown", ".txt": "text"}
+KINDS = {
+    ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx", ".csv": "csv",
+    ".html": "html", ".md": "markdown", ".txt": "text",
+}
 MAX_NAME = 120
-BINARY = "not a PDF, Word, HTML or text file (the content is binary data)"
+BINARY = "not a PDF, Word, PowerPoint, Excel, HTML or text file (the content is binary data)"
+# The part each kind of Office file has, by which a ZIP archive is known as one (the name may say otherwise).
+OFFICE_PARTS = {"word/document.xml": ".docx", "ppt/presentation.xml": ".pptx", "xl/workbook.xml": ".xlsx"}
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # Longest BOM first: the UTF-32 LE BOM begins with the UTF-16 LE one.
 BOMS = [
@@ -37,7 +42,7 @@ class UploadRejected(Exception):
 class SavedUpload:
     path: Path  # where the bytes were written: upload_dir / f"{sha256(data)[:32]}{suffix}"
     name: str  # the display name (see display_name)
-    kind: str  # "pdf", "docx", "html", "markdown" or "text"
+    kind: str  # a value of KINDS: "pdf", "docx", "pptx", "xlsx", "csv", "html", "markdown" or "text"
 
 
 def display_name(original: str) -> str:
@@ -84,7 +89,9 @@ def _decode(data: bytes) -> str | None:
 
 
 def detect_type(data: bytes, name: str) -> str:
-    """The file's type from its bytes, as the suffix it is stored under (".pdf", ".docx", ".html", ".md", ".txt")."""
+    """The file's type from its bytes, as the suffix it is stored under (a key of KINDS: ".pdf", ".docx", ...).
+
+    Text is told apart by the name only: ".md" and ".csv" are read as Markdown and CSV, other text as text."""
     lower = name.lower()
     if not data.strip():
         raise UploadRejected("empty file")
@@ -96,15 +103,17 @@ def detect_type(data: bytes, name: str) -> str:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 names = archive.namelist()  # the directory only: nothing is decompressed
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
-            raise UploadRejected("damaged ZIP/Word file") from None
-        if "word/document.xml" in names:
-            return ".docx"
-        raise UploadRejected("a ZIP archive, not a Word document")
+            raise UploadRejected("damaged ZIP/Office file") from None
+        for part, suffix in OFFICE_PARTS.items():
+            if part in names:
+                return suffix
+        raise UploadRejected("a ZIP archive, not a Word, PowerPoint or Excel file")
     if data.startswith(OLE2):
-        # Word wraps an encrypted .docx in an OLE2 container; otherwise OLE2 is a pre-2007 Office file.
-        if lower.endswith(".docx"):
+        # Office wraps an encrypted .docx, .pptx or .xlsx in an OLE2 container; otherwise OLE2 is a
+        # pre-2007 Office file.
+        if lower.endswith(tuple(OFFICE_PARTS.values())):
             raise UploadRejected("password-protected document")
-        raise UploadRejected("an old Office (.doc/.xls/.ppt) file: save it as .docx or PDF")
+        raise UploadRejected("an old Office (.doc/.xls/.ppt) file: save it as .docx, .xlsx, .pptx or PDF")
     text = _decode(data)
     if text is None:
         raise UploadRejected(BINARY)
@@ -115,6 +124,8 @@ def detect_type(data: bytes, name: str) -> str:
         return ".html"
     if lower.endswith((".md", ".markdown")):
         return ".md"
+    if lower.endswith(".csv"):
+        return ".csv"
     return ".txt"
 
 

@@ -4,6 +4,8 @@ import re
 import zipfile
 
 import docx
+import openpyxl
+import pptx
 import pypdf
 import pytest
 
@@ -25,6 +27,22 @@ def docx_bytes() -> bytes:
     document.add_paragraph("Hello from Word.")
     buf = io.BytesIO()
     document.save(buf)
+    return buf.getvalue()
+
+
+def pptx_bytes() -> bytes:
+    deck = pptx.Presentation()
+    deck.slides.add_slide(deck.slide_layouts[0]).shapes.title.text = "Hello from PowerPoint."
+    buf = io.BytesIO()
+    deck.save(buf)
+    return buf.getvalue()
+
+
+def xlsx_bytes() -> bytes:
+    book = openpyxl.Workbook()
+    book.active.append(["Hello", "from Excel."])
+    buf = io.BytesIO()
+    book.save(buf)
     return buf.getvalue()
 
 
@@ -79,6 +97,23 @@ def test_docx_is_recognised(tmp_path):
     upload = save_upload(data, "letter.bin", tmp_path, max_mb=10)
     assert upload.path.suffix == ".docx" and upload.kind == "docx"
     assert upload.path.read_bytes() == data
+
+
+@pytest.mark.parametrize("make, suffix", [(pptx_bytes, ".pptx"), (xlsx_bytes, ".xlsx")])
+def test_powerpoint_and_excel_are_recognised_by_content_whatever_the_name(tmp_path, make, suffix):
+    data = make()
+    for name in ("deck.bin", "report.docx", f"file{suffix}"):
+        upload = save_upload(data, name, tmp_path, max_mb=10)
+        assert upload.path.suffix == suffix and upload.kind == suffix[1:] and upload.name == name
+
+
+def test_text_named_csv_is_stored_as_csv(tmp_path):
+    data = "Name;City\nJos\u00e9;Z\u00fcrich\n".encode("cp1252")
+    upload = save_upload(data, "people.CSV", tmp_path, max_mb=10)
+    assert upload.path.suffix == ".csv" and upload.kind == "csv"
+    assert detect_type(data, "people.txt") == ".txt"  # the same text under another name is text
+    with pytest.raises(UploadRejected, match="^" + re.escape(BINARY) + "$"):
+        detect_type(b"\x7fELF\x00\x01", "data.csv")
 
 
 @pytest.mark.parametrize(
@@ -172,16 +207,17 @@ def test_zip_that_is_not_word_is_rejected(tmp_path):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as archive:
         archive.writestr("photos/cat.txt", "meow")
-    with pytest.raises(UploadRejected, match="^a ZIP archive, not a Word document$"):
+    with pytest.raises(UploadRejected, match="^a ZIP archive, not a Word, PowerPoint or Excel file$"):
         save_upload(buf.getvalue(), "report.docx", tmp_path, max_mb=10)
-    with pytest.raises(UploadRejected, match="^damaged ZIP/Word file$"):
+    with pytest.raises(UploadRejected, match="^damaged ZIP/Office file$"):
         save_upload(docx_bytes()[:200], "report.docx", tmp_path, max_mb=10)
     assert files_under(tmp_path) == set()
 
 
 def test_ole2_files_are_rejected_with_a_reason():
     ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
-    with pytest.raises(UploadRejected, match="^password-protected document$"):
-        detect_type(ole, "secret.DOCX")
+    for name in ("secret.DOCX", "deck.pptx", "figures.xlsx"):
+        with pytest.raises(UploadRejected, match="^password-protected document$"):
+            detect_type(ole, name)
     with pytest.raises(UploadRejected, match=r"old Office \(\.doc/\.xls/\.ppt\) file"):
         detect_type(ole, "old.doc")

@@ -19,7 +19,7 @@ def upload_section(workspace: Workspace, collection: str) -> None:
     st.subheader("Add documents")
     limit = workspace.settings.max_upload_mb
     files = st.file_uploader(
-        f"PDF, Word, HTML, Markdown or text files (up to {limit:g} MB each)",
+        f"PDF, Word, PowerPoint, Excel, CSV, HTML, Markdown or text files (up to {limit:g} MB each)",
         type=sorted(s.lstrip(".") for s in SUPPORTED_SUFFIXES),
         accept_multiple_files=True,
         key=f"uploader-{st.session_state.get('upload_round', 0)}",
@@ -65,7 +65,7 @@ def documents_section(workspace: Workspace, collection: str) -> None:
         return
     for record in records:
         left, right = st.columns([5, 1])
-        pages = f" · {_count(record.pages, 'page')}" if record.pages else ""
+        pages = f" · {_count(record.pages, 'slide' if record.kind == 'pptx' else 'page')}" if record.pages else ""
         left.markdown(f"**{inert(Path(record.source).name)}**  \n{_count(record.passages, 'passage')}{pages}")
         if not may_delete:
             continue
