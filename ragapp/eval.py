@@ -15,7 +15,7 @@ from typing import Callable
 from ragapp.embedder import choose_precision, precision_of
 from ragapp.documents import DECLINED, EXTRACTIVE, GENERATED, Answer, Passage
 from ragapp.ingestion import UsageError, discover
-from ragapp.loaders import load
+from ragapp.loaders import READER_VERSION, LoadError, load
 from ragapp.pipeline import Pipeline
 from ragapp.retriever import retrieve
 from ragapp.settings import Settings
@@ -117,7 +117,7 @@ def _store_key(docs_dir: Path, settings: Settings, precision: str) -> str:
         digest.update(str(path).encode() + hashlib.sha256(path.read_bytes()).digest())
     # Where the vectors are, too: the same folder's manifest must not claim vectors another Chroma holds.
     place = settings.chroma_place
-    digest.update(f"{recipe(settings.chunk_size, settings.chunk_overlap)}|{settings.embed_model}|{precision}|{place.mode}|{place.url}".encode())
+    digest.update(f"{recipe(settings.chunk_size, settings.chunk_overlap)}|reader-v{READER_VERSION}|{settings.embed_model}|{precision}|{place.mode}|{place.url}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -134,6 +134,10 @@ def run_eval(
     store_precision: str | None = None,
 ) -> dict:
     """Ingest docs_dir into an eval store, ask the questions, and return the metrics.
+
+    A file that cannot be read does not stop the run: it is listed under "failed_files" with its
+    reason, and its questions are asked and scored like the others, as misses (the passages
+    they need are not in the store; an answer found elsewhere does not count as containing it).
 
     store_precision: embed the documents at this precision (float32, bf16) and the questions at
     the settings' one, to show that a store written at one is searched at the other."""
@@ -156,20 +160,28 @@ def run_eval(
         if store_precision:
             writer = Pipeline(pipeline.settings.replace(embed_precision=store_precision))
     report = writer.ingest([Path(docs_dir)])
-    if report.failed:
-        raise UsageError("; ".join(f"{o.source}: {o.reason}" for o in report.failed))
+    failed = {o.source: o.reason for o in report.failed}
     store = pipeline.store()
+
+    def unread(q: Question) -> bool:
+        return any(source == q.doc or Path(source).name == q.doc for source in failed)
 
     gold = _Gold()
     for path, root in discover([Path(docs_dir)]):
         if path.suffix.lower() in (".md", ".txt", ".markdown"):
-            gold.spans[path.name] = paragraph_spans(load(path, root).pages[0].text)
+            try:
+                gold.spans[path.name] = paragraph_spans(load(path, root).pages[0].text)
+            except LoadError:  # a failed file: no passage of it can be gold
+                continue
 
     passages = [p for record in store.documents() for p in store.passages_of(record.doc_id)]
     mean_tokens = statistics.fmean(pipeline.embedder.count_tokens(p.text) for p in passages) if passages else 0.0
 
     results: dict = {"questions": len(questions), "store_precision": precision_of(writer.embedder),
                      "precision": precision_of(pipeline.embedder)}
+    if failed:
+        results["questions_on_failed_files"] = sum(1 for q in questions if unread(q))
+        results["failed_files"] = [{"source": source, "reason": reason} for source, reason in failed.items()]
     answerable = [q for q in questions if q.answerable]
     ranks = []
     for q in answerable:
@@ -215,9 +227,13 @@ def run_eval(
             shown_generated += len(split_claims(a.text))
     drafted += shown_generated
     results.update(
-        answer_containment=_share(with_answers, lambda qa: not qa[1].refused and contains_answer(qa[1].text, qa[0].answers)),
+        answer_containment=_share(
+            with_answers, lambda qa: not qa[1].refused and not unread(qa[0]) and contains_answer(qa[1].text, qa[0].answers)
+        ),
         facts_complete=_share(
-            with_facts, lambda qa: not qa[1].refused and all(contains_answer(qa[1].text, f) for f in qa[0].facts or (qa[0].answers,))
+            with_facts,
+            lambda qa: not qa[1].refused and not unread(qa[0])
+            and all(contains_answer(qa[1].text, f) for f in qa[0].facts or (qa[0].answers,)),
         ),
         citation_precision=_share(citations, lambda qc: gold.is_gold(qc[1].passage, qc[0])),
         refusal_rate_unanswerable=_share([a for q, a in answers if not q.answerable], lambda a: a.refused),
@@ -251,7 +267,7 @@ def _share(items, predicate) -> float | None:
 
 
 KEY_ORDER = (
-    "questions", "store_precision", "precision", "recall_at_1", "recall_at_5", "mrr_at_10", "answer_containment", "facts_complete", "citation_precision",
+    "questions", "questions_on_failed_files", "store_precision", "precision", "recall_at_1", "recall_at_5", "mrr_at_10", "answer_containment", "facts_complete", "citation_precision",
     "refusal_rate_unanswerable", "false_refusal_rate", "refusal_rate_off_topic", "unsupported_sentence_rate",
     "uncited_sentences", "withheld_sentence_rate", "path_generated", "path_extractive", "path_declined",
     "first_text_p50_s", "latency_p50_s", "latency_p95_s", "mean_passage_tokens", "model",
@@ -261,4 +277,9 @@ KEY_ORDER = (
 def format_table(results: dict) -> str:
     rows = [(k, results[k]) for k in KEY_ORDER if k in results]
     width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {'-' if v is None else v}" for k, v in rows)
+    lines = [f"{k:<{width}}  {'-' if v is None else v}" for k, v in rows]
+    failed = results.get("failed_files") or []
+    if failed:
+        lines.append(f"failed files ({len(failed)}; their questions count as misses):")
+        lines.extend(f"  {f['source']}: {f['reason']}" for f in failed)
+    return "\n".join(lines)

@@ -136,8 +136,8 @@ class Limits:
     loader: str = DEFAULT_LOADER  # "module:function" the workers call; tests name a hostile one
 
     def attempt(self, cut: str) -> str:
-        """What a remembered failure depends on: more time or memory deserves another try."""
-        return f"{cut};{self.parse_timeout_s:g}s;{self.parse_memory_mb}MB"
+        """What a remembered failure depends on: more time or memory, or a newer reader, deserves another try."""
+        return f"{cut};{self.parse_timeout_s:g}s;{self.parse_memory_mb}MB;reader-v{loaders.READER_VERSION}"
 
 
 def ingest(

@@ -1,4 +1,5 @@
-"""Load files into Documents: PDF text page by page (pypdf), plain text, Markdown, HTML and DOCX."""
+"""Load files into Documents: PDF text page by page (PDFium), plain text, Markdown, HTML and DOCX;
+PowerPoint, Excel and CSV files through ragapp.office."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ MARKDOWN_SUFFIXES = {".md", ".markdown"}
 TEXT_SUFFIXES = {".txt"}
 HTML_SUFFIXES = {".html", ".htm"}
 DOCX_SUFFIXES = {".docx"}
-SUPPORTED_SUFFIXES = PDF_SUFFIXES | MARKDOWN_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES | DOCX_SUFFIXES
+OFFICE_KINDS = {".pptx": "pptx", ".xlsx": "xlsx", ".csv": "csv"}  # read by ragapp.office
+SUPPORTED_SUFFIXES = PDF_SUFFIXES | MARKDOWN_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES | DOCX_SUFFIXES | set(OFFICE_KINDS)
 
 NO_TEXT = "no extractable text (probably a scan: OCR is not enabled)"
 NO_VISIBLE_TEXT = "no visible text (the page holds only scripts, styles, images or hidden parts)"
@@ -55,6 +57,11 @@ def load(path: Path, root: Path | None = None) -> Document:
         title, pages, kind = *_read_html(data), "html"
     elif suffix in DOCX_SUFFIXES:
         title, pages, kind = *_read_docx(data), "docx"
+    elif suffix in OFFICE_KINDS:
+        from ragapp import office  # imported here: it imports this module (LoadError, _decode_text)
+
+        kind = OFFICE_KINDS[suffix]
+        title, pages = {"pptx": office.read_pptx, "xlsx": office.read_xlsx, "csv": office.read_csv}[kind](data)
     else:
         text = _decode_text(data)
         if not text.strip():  # whitespace in UTF-16, or behind a byte-order mark
@@ -75,9 +82,85 @@ def load(path: Path, root: Path | None = None) -> Document:
     )
 
 
+# What reads the files, by version: a file that an older reader refused is read again by the next
+# ingest (2: PDFs read by PDFium, which reads files that pypdf's limits refused).
+READER_VERSION = 2
+
+
 def _read_pdf(path: Path) -> tuple[str | None, list[Page]]:
+    """Title and pages of a PDF, read by PDFium, the engine that also draws the page images: it
+    reads sound files that pypdf's safety limits refuse (a report of many tables can hold arrays
+    longer than pypdf reads: "Reached maximum array element count"), several times faster, and its
+    text is the text the highlight looks for. Where PDFium cannot read a file, pypdf tries, as it
+    recovers some broken files PDFium gives up on; a file that neither reads is damaged."""
+    try:
+        return _read_pdf_with_pdfium(path)
+    except _PdfiumFailed as exc:
+        return _read_pdf_with_pypdf(path, pdfium_failure=str(exc))
+
+
+class _PdfiumFailed(Exception):
+    """PDFium could not read the file; the message says what it reported."""
+
+
+def _read_pdf_with_pdfium(path: Path) -> tuple[str | None, list[Page]]:
+    import pypdfium2 as pdfium
+
+    try:
+        doc = pdfium.PdfDocument(str(path))  # opens an encrypted file with the empty password, as viewers do
+    except pdfium.PdfiumError as exc:
+        if exc.err_code == pdfium.raw.FPDF_ERR_PASSWORD:
+            raise LoadError("password-protected PDF") from None
+        code = pdfium.internal.ErrorToStr.get(exc.err_code) if exc.err_code is not None else None
+        raise _PdfiumFailed(f"PDFium: {code or exc}") from None
+    try:
+        try:
+            title = _CONTROL.sub("", doc.get_metadata_value("Title")).strip()
+        except Exception:  # broken metadata must not lose the text
+            title = ""
+        pages = []
+        for index in range(len(doc)):
+            page = doc[index]
+            try:
+                textpage = page.get_textpage()
+                try:
+                    # All the page's characters in PDFium's reading order, each once: the same ones
+                    # the highlight (ragapp/pages.py) aligns a passage with.
+                    text = textpage.get_text_range()
+                finally:
+                    textpage.close()
+            finally:
+                page.close()
+            pages.append(Page(index + 1, _clean_pdf_text(text)))
+        try:
+            marks = _pdfium_outline_marks(doc)
+        except Exception:  # a broken outline must not lose the text
+            marks = []
+    except pdfium.PdfiumError as exc:
+        raise _PdfiumFailed(f"PDFium: {exc}".rstrip(".")) from None
+    finally:
+        doc.close()
+    return title or None, _with_outline(pages, marks)
+
+
+def _pdfium_outline_marks(doc) -> list[tuple[int, str, str]]:
+    """(page number, title, heading path) of every outline entry, in outline order."""
+    marks: list[tuple[int, str, str]] = []
+    parents: list[str] = []  # the titles of the entries above the current one, one per level
+    for bookmark in doc.get_toc():
+        title = " ".join(bookmark.get_title().split())
+        del parents[bookmark.level :]
+        dest = bookmark.get_dest()  # also the destination of a GoTo action
+        number = dest.get_index() if dest is not None else None
+        if title and number is not None:
+            marks.append((number + 1, title, HEADING_SEPARATOR.join([*filter(None, parents), title])))
+        parents.append(title)
+    return marks
+
+
+def _read_pdf_with_pypdf(path: Path, pdfium_failure: str) -> tuple[str | None, list[Page]]:
     from pypdf import PdfReader
-    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError, PdfStreamError
+    from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PdfReadError, PdfStreamError
 
     # pypdf reports recoverable oddities of real-world PDFs as warnings; they are not failures.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -98,11 +181,18 @@ def _read_pdf(path: Path) -> tuple[str | None, list[Page]]:
         pages = []
         for number, page in enumerate(reader.pages, start=1):
             pages.append(Page(number, _clean_pdf_text(page.extract_text() or "")))
-        pages = _with_outline(reader, pages)
+        try:
+            marks = _pypdf_outline_marks(reader, reader.outline, ())
+        except Exception:  # a broken outline must not lose the text
+            marks = []
+        pages = _with_outline(pages, marks)
     except LoadError:
         raise
     except FileNotDecryptedError:
         raise LoadError("password-protected PDF") from None
+    except LimitReachedError:
+        # pypdf's own limit says nothing about the file: what PDFium found wrong with it does.
+        raise LoadError(f"damaged PDF ({pdfium_failure})") from None
     except (PdfReadError, PdfStreamError) as exc:
         raise LoadError(f"damaged PDF ({exc})") from None
     except MemoryError:
@@ -112,14 +202,10 @@ def _read_pdf(path: Path) -> tuple[str | None, list[Page]]:
     return title or None, pages
 
 
-def _with_outline(reader, pages: list[Page]) -> list[Page]:
-    """The pages, each with the sections its outline (bookmarks) places on it: a section starts
-    where its title is found in the page's text (at the top of the page when it is not found),
-    and the section in force at the end of a page carries on at the top of the next."""
-    try:
-        marks = _outline_marks(reader, reader.outline, ())
-    except Exception:  # a broken outline must not lose the text
-        return pages
+def _with_outline(pages: list[Page], marks: list[tuple[int, str, str]]) -> list[Page]:
+    """The pages, each with the sections its outline (bookmarks: `marks`) places on it: a section
+    starts where its title is found in the page's text (at the top of the page when it is not
+    found), and the section in force at the end of a page carries on at the top of the next."""
     if not marks:
         return pages
     by_page: dict[int, list[tuple[str, str]]] = {}
@@ -143,14 +229,14 @@ def _with_outline(reader, pages: list[Page]) -> list[Page]:
     return result
 
 
-def _outline_marks(reader, items, parents: tuple[str, ...]) -> list[tuple[int, str, str]]:
+def _pypdf_outline_marks(reader, items, parents: tuple[str, ...]) -> list[tuple[int, str, str]]:
     """(page number, title, heading path) of every outline entry, in outline order."""
     marks: list[tuple[int, str, str]] = []
     last: str | None = None
     for item in items:
         if isinstance(item, list):  # the children of the entry before
             if last is not None:
-                marks.extend(_outline_marks(reader, item, (*parents, last)))
+                marks.extend(_pypdf_outline_marks(reader, item, (*parents, last)))
             continue
         title = " ".join(str(getattr(item, "title", "") or "").split())
         number = reader.get_destination_page_number(item)
@@ -162,12 +248,17 @@ def _outline_marks(reader, items, parents: tuple[str, ...]) -> list[tuple[int, s
 
 # Control characters that no text contains (tab, line feed, carriage return and form feed do).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+# Where PDFium joins a word hyphenated across two lines it leaves U+FFFE in place of the hyphen.
+# Before a lower-case letter it most likely split one word ("taki-" "mata": "takimata"), else it is
+# a hyphen of the text ("Schwarz-" "Weiß": "Schwarz-Weiß").
+_PDFIUM_HYPHEN = re.compile("\ufffe(.?)", re.DOTALL)
 
 
 def _clean_pdf_text(text: str) -> str:
     # Extraction leaves NULs, control characters (glyphs of fonts it cannot map, e.g. maths) and
-    # trailing spaces that only add noise to passages.
+    # trailing spaces that only add noise to passages; PDFium ends lines with "\r\n".
     text = _CONTROL.sub("", text)
+    text = _PDFIUM_HYPHEN.sub(lambda m: m[1] if m[1].islower() else "-" + m[1], text)
     return "\n".join(line.rstrip() for line in text.splitlines()).strip()
 
 
@@ -265,10 +356,25 @@ def _guess_encoding(data: bytes) -> str:
         near = [m for m in matches if m.chaos <= best.chaos + CHAOS_MARGIN and m.coherence >= MIN_COHERENCE]
         chosen = max(near, key=lambda m: (not _rare(m), -m.chaos, m.coherence, "cp1252" in _encodings(m)))
         chosen = _unconfused(chosen, matches)
+        # A rare western code page is the only near guess when cp1252 scored too little coherence
+        # to be weighed (a few short lines: "HQ;Zürich;4 500 €" came out Mac Central European);
+        # western text that cp1252 reads is taken as cp1252, as below.
+        western = _western_text(data) if _rare(chosen) else None
+        if western is not None:
+            return western
         try:
             return data.decode(chosen.encoding)
         except UnicodeDecodeError:  # the detector reads samples of a large file, not all of it
             pass
+    western = _western_text(data)
+    if western is not None:
+        return western
+    unsure = f"the best guess, {best.encoding}, is unsure" if best is not None else "no other encoding fits"
+    raise LoadError(f"cannot decode the text (unknown encoding: not UTF-8, and {unsure})")
+
+
+def _western_text(data: bytes) -> str | None:
+    """The bytes as cp1252 (or latin-1) text when that reads as western European text."""
     for codec in ("cp1252", "latin-1"):  # 0x81, 0x8d, 0x8f, 0x90 and 0x9d are not cp1252, are latin-1
         try:
             text = data.decode(codec)
@@ -276,8 +382,7 @@ def _guess_encoding(data: bytes) -> str:
             continue
         if _western(text) and not _too_many(_C1, text):
             return text
-    unsure = f"the best guess, {best.encoding}, is unsure" if best is not None else "no other encoding fits"
-    raise LoadError(f"cannot decode the text (unknown encoding: not UTF-8, and {unsure})")
+    return None
 
 
 def _encodings(match) -> tuple[str, ...]:

@@ -83,3 +83,34 @@ def test_off_topic_mode_hides_each_questions_document(tmp_path):
     assert results["refusal_rate_off_topic"] == 1.0 and results["path_declined"] == 1.0
     assert pipeline.generator.calls == []
     assert "answer_containment" not in results
+
+
+def test_a_file_that_cannot_be_read_is_listed_and_its_questions_count_as_misses(tmp_path):
+    def reply(messages):
+        user = messages[-1]["content"]
+        if "gizmos" in user:
+            return "The documents don't contain this."
+        fact = "Leeds" if "Where" in user else "blue"
+        n = re.search(r"\[(\d+)\][^\[]*" + fact, user).group(1)
+        return f"Widgets are made in Leeds. [{n}]" if fact == "Leeds" else f"Gadgets are blue. [{n}]"
+
+    qa, docs, pipeline = _setup(tmp_path, reply)
+    (docs / "annual-report.pdf").write_bytes(b"%PDF-1.4\nthis is not really a pdf")
+    about_the_report = "Where are widgets made, says the annual report?"
+    with qa.open("a") as questions:
+        questions.write(json.dumps({"question": about_the_report, "doc": "annual-report.pdf", "answers": ["Leeds"]}) + "\n")
+    answers, ask = {}, pipeline.ask
+
+    def recorded_ask(question, **options):
+        answers[question] = ask(question, **options)
+        return answers[question]
+
+    pipeline.ask = recorded_ask
+    results = run_eval(qa, docs, pipeline.settings, pipeline=pipeline)
+    assert results["questions"] == 4 and results["questions_on_failed_files"] == 1
+    assert [(f["source"], f["reason"].split(" (")[0]) for f in results["failed_files"]] == [("annual-report.pdf", "damaged PDF")]
+    assert "annual-report.pdf: damaged PDF" in format_table(results)
+    # The other files' questions are scored as ever. The report's is a miss, though widgets.md answers it.
+    assert "Leeds" in answers[about_the_report].text
+    assert results["recall_at_5"] == pytest.approx(2 / 3, abs=1e-3)
+    assert results["answer_containment"] == pytest.approx(2 / 3, abs=1e-3)

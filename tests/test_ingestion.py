@@ -8,15 +8,15 @@ def _statuses(report):
 
 
 def test_first_run_adds_every_supported_file_and_lists_the_rest(fake_pipeline, sample_copy):
-    (sample_copy / "slides.pptx").write_bytes(b"PK\x03\x04")
+    (sample_copy / "slides.key").write_bytes(b"PK\x03\x04")
     report = fake_pipeline.ingest([sample_copy])
     statuses = _statuses(report)
     assert statuses["handbook/leave-policy.md"] == "added"
     assert statuses["benefits-guide.pdf"] == "added"
-    assert statuses["slides.pptx"] == "skipped"
+    assert statuses["slides.key"] == "skipped"
     assert report.passages == fake_pipeline.store().count() > 0
     sources = {d.source for d in fake_pipeline.documents()}
-    assert "engineering/security-basics.txt" in sources and "slides.pptx" not in sources
+    assert "engineering/security-basics.txt" in sources and "slides.key" not in sources
 
 
 def test_rerun_skips_unchanged_files_without_embedding(fake_pipeline, sample_copy):

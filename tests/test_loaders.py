@@ -48,7 +48,7 @@ def test_password_protected_pdf_is_reported_as_such():
         ("empty.txt", b"", "empty file"),
         ("blob.txt", b"\x00\x01\x02binary\x00", "binary data"),
         ("broken.pdf", b"%PDF-1.4\nthis is not really a pdf", "damaged PDF"),
-        ("slides.pptx", b"PK\x03\x04", "unsupported file type"),
+        ("slides.key", b"PK\x03\x04", "unsupported file type"),
     ],
 )
 def test_bad_files_fail_with_a_reason(tmp_path, name, data, reason):
@@ -62,6 +62,58 @@ def test_pdf_without_text_is_reported_as_probably_scanned(tmp_path):
     path = write_pdf(tmp_path / "blank.pdf", [[]])
     with pytest.raises(LoadError, match=re.escape(NO_TEXT)):
         load(path, tmp_path)
+
+
+def _pdf(objects: list[bytes]) -> bytes:
+    """A PDF of these objects (numbered from 1, the first the catalog), with an exact xref table."""
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_a_sound_pdf_past_pypdfs_limits_is_stored_with_its_text(tmp_path, fake_pipeline):
+    from pypdf import PdfReader
+    from pypdf.errors import LimitReachedError
+
+    from ragapp.pages import render_pdf_page
+
+    # One line of text followed by 100,001 kerning adjustments of 0 (no shift): a valid page that
+    # draws as any other, in an array longer than pypdf will read (100,000 elements).
+    content = b"BT /F1 12 Tf 56 780 Td [(Quarterly revenue was 61.9 billion dollars.)" + b" 0" * 100_001 + b"] TJ ET"
+    folder = tmp_path / "filings"
+    folder.mkdir()
+    path = folder / "10-q.pdf"
+    path.write_bytes(_pdf([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+    ]))
+    with pytest.raises(LimitReachedError):  # what refused such files before
+        PdfReader(path).pages[0].extract_text()
+
+    report = fake_pipeline.ingest([folder])
+    assert [(o.source, o.status, o.reason) for o in report.outcomes] == [("10-q.pdf", "added", "")]
+    record = next(r for r in fake_pipeline.documents() if r.source == "10-q.pdf")
+    passages = fake_pipeline.store().passages_of(record.doc_id)
+    assert [(p.page, p.text) for p in passages] == [(1, "Quarterly revenue was 61.9 billion dollars.")]
+    assert render_pdf_page(path, 1, passages[0].text).highlighted  # its citation opens on the page, highlighted
+
+
+@pytest.mark.skipif(not PDF_SAMPLES.exists(), reason="shared PDF corpus not present")
+def test_pdf_words_hyphenated_across_lines_are_whole_again():
+    doc = load(PDF_SAMPLES / "009-pdflatex-geotopo" / "GeoTopo-komprimiert.pdf")
+    text = doc.pages[1].text
+    # "Übungsauf-" and "gaben" on two lines are one word; "Schwarz-" and "Weiß" keep their hyphen.
+    assert "Übungsaufgaben" in text and "Schwarz-Weiß" in text
+    assert not any("\r" in page.text or "\ufffe" in page.text for page in doc.pages)
 
 
 @pytest.mark.parametrize(

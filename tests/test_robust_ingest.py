@@ -54,7 +54,7 @@ def hostile_folder(tmp_path):
     (folder / "greedy.hog.txt").write_text("never read\n")
     (folder / "segfault.crash.txt").write_text("never read\n")
     (folder / "huge.txt").write_bytes(b"all work and no play\n" * 100_000)  # 2.1 MB, over 1 MB
-    (folder / "slides.pptx").write_bytes(b"PK\x03\x04")
+    (folder / "slides.key").write_bytes(b"PK\x03\x04")
     return folder
 
 
@@ -76,7 +76,7 @@ def test_every_hostile_file_gets_one_clear_outcome_and_the_rest_is_stored(tmp_pa
         "greedy.hog.txt": (FAILED, "memory limit (1024 MB)"),
         "segfault.crash.txt": (FAILED, "crashed"),
         "huge.txt": (SKIPPED, "over the size limit (2.1 MB; the limit is 1 MB)"),
-        "slides.pptx": (SKIPPED, "unsupported file type"),
+        "slides.key": (SKIPPED, "unsupported file type"),
     }
     for source, (status, reason) in expected.items():
         assert (outcomes[source].status, reason in outcomes[source].reason) == (status, True), outcomes[source]

@@ -225,3 +225,15 @@ def test_documents_in_other_encodings_are_ingested_and_answer_questions_in_their
     assert "двадцать восемь дней" in answer.text and {c.source for c in answer.citations} == {"otpusk.txt"}
     german = fake_pipeline.ask("Wie hoch ist die Steuer für Angestellte in Graubünden?", follows=answer.query)
     assert "höchstens zwölf Prozent" in german.text and {c.source for c in german.citations} == {"steuer.txt"}
+
+
+def test_a_few_short_western_lines_in_cp1252_are_not_read_in_a_rare_code_page(tmp_path):
+    """A short CSV-like text, where the detector's only near guess was Mac Central European."""
+    from ragapp.loaders import load
+
+    text = "HQ;Zürich;4 500 €\nBranch;Genève;3 200 €\nOffice;Köln;2 100 €\n"
+    path = tmp_path / "offices.txt"
+    path.write_bytes(text.encode("cp1252"))
+    document = load(path, tmp_path)
+    shown = document.pages[0].text
+    assert "Zürich" in shown and "Genève" in shown and "€" in shown
