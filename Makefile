@@ -17,7 +17,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 endif
 WHEEL_CACHE := $(HOME)/.cache/ragapp-wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
 
-.PHONY: install dev run serve test clean-store chromium chroma
+.PHONY: install dev run serve test clean-store chromium tesseract chroma
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,7 +72,13 @@ chromium:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 		echo "warning: $(CHROMIUM) is missing and could not be installed: the browser tests will be skipped"
 
-test: dev chromium
+# OCR of scans and images: without it the product still runs, and says so in the outcome of a scan.
+tesseract:
+	@command -v tesseract >/dev/null || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr >/dev/null) || \
+		echo "warning: tesseract is missing and could not be installed: scans and images cannot be read (OCR)"
+
+test: dev chromium tesseract
 	$(BIN)/python -m pytest
 
 clean-store:

@@ -62,9 +62,10 @@ class Document:
     path: str  # absolute path
     source: str  # path relative to the folder it was ingested from
     title: str
-    kind: str  # "pdf", "markdown", "text", "html", "docx", "pptx", "xlsx" or "csv"
+    kind: str  # "pdf", "markdown", "text", "html", "docx", "pptx", "xlsx", "csv" or "image"
     content_hash: str
     pages: tuple[Page, ...]
+    ocr_pages: int = 0  # pages whose text was read from their image by OCR (ragapp.ocr)
 
     @property
     def doc_id(self) -> str:
@@ -76,6 +77,7 @@ class Document:
         return {
             "path": self.path, "source": self.source, "title": self.title, "kind": self.kind,
             "content_hash": self.content_hash, "pages": [page.to_data() for page in self.pages],
+            "ocr_pages": self.ocr_pages,
         }
 
     @classmethod
@@ -85,7 +87,11 @@ class Document:
         names = ("path", "source", "title", "kind", "content_hash")
         fields = {name: _checked(data.get(name), str, name) for name in names}
         pages = _checked(data.get("pages"), list, "pages")
-        return cls(**fields, pages=tuple(Page.from_data(page, f"pages[{i}]") for i, page in enumerate(pages)))
+        ocr_pages = _checked(data.get("ocr_pages", 0), int, "ocr_pages")  # absent: no page read by OCR
+        if not 0 <= ocr_pages <= len(pages):
+            raise DataError(f"ocr_pages is {ocr_pages}, for {len(pages)} pages")
+        return cls(**fields, pages=tuple(Page.from_data(page, f"pages[{i}]") for i, page in enumerate(pages)),
+                   ocr_pages=ocr_pages)
 
 
 def document_id(path: str) -> str:

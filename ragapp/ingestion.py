@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
-from ragapp import loaders
+from ragapp import loaders, ocr
 from ragapp.documents import Document, document_id
 from ragapp.embedder import Embedder, precision_of
 from ragapp.sandbox import DEFAULT_LOADER, Sandbox
@@ -38,13 +38,15 @@ class FileOutcome:
     status: str
     passages: int = 0
     reason: str = ""
+    ocr_pages: int = 0  # of a stored file: pages read by OCR
 
     def describe(self) -> str:
         """What became of the file, in words: the same in the CLI and the app."""
         passages = f"{self.passages} passage{'' if self.passages == 1 else 's'}"
+        ocr = f"; OCR, {self.ocr_pages} page{'' if self.ocr_pages == 1 else 's'}" if self.ocr_pages else ""
         return {
-            ADDED: f"stored, {passages} (new)",
-            UPDATED: f"stored, {passages} (changed)",
+            ADDED: f"stored, {passages} (new{ocr})",
+            UPDATED: f"stored, {passages} (changed{ocr})",
             UNCHANGED: f"unchanged, {passages}",
             MOVED: f"moved, {passages} kept ({self.reason})",
             REMOVED: f"removed, {passages} ({self.reason})",
@@ -134,10 +136,19 @@ class Limits:
     parse_memory_mb: int = 2048
     workers: int = 0  # 0: one per core
     loader: str = DEFAULT_LOADER  # "module:function" the workers call; tests name a hostile one
+    ocr: bool = True  # read pages without text, and images, by OCR (ragapp.ocr)
+    ocr_languages: str = "eng"
 
     def attempt(self, cut: str) -> str:
-        """What a remembered failure depends on: more time or memory, or a newer reader, deserves another try."""
-        return f"{cut};{self.parse_timeout_s:g}s;{self.parse_memory_mb}MB;reader-v{loaders.READER_VERSION}"
+        """What a remembered failure depends on: more time or memory, a newer reader, or OCR
+        switched on or installed since, deserves another try."""
+        ocr_state = f"ocr-{self.ocr_languages}" if self.ocr and ocr.installed() else "no-ocr"
+        return f"{cut};{self.parse_timeout_s:g}s;{self.parse_memory_mb}MB;reader-v{loaders.READER_VERSION};{ocr_state}"
+
+    def worker_env(self) -> dict[str, str]:
+        """What the readers learn of the settings, through their environment (see ragapp.ocr)."""
+        return {"RAGAPP_OCR": "1" if self.ocr else "0", "RAGAPP_OCR_LANGUAGES": self.ocr_languages,
+                "RAGAPP_READ_TIMEOUT_S": f"{self.parse_timeout_s:g}"}
 
 
 def ingest(
@@ -222,6 +233,7 @@ class _Run:
             self.limits.parse_timeout_s,
             self.limits.parse_memory_mb,
             self.limits.loader,
+            env=self.limits.worker_env(),
         )
         waiting: list[_Waiting] = []
         jobs = [(path, root) for path, root in self.files if str(path) in to_read]
@@ -333,7 +345,8 @@ class _Run:
                 self._settle(item.index, FileOutcome(path, source, FAILED, reason=f"{type(exc).__name__}: {exc}"))
                 continue
             status = UPDATED if item.previous else ADDED
-            self._settle(item.index, FileOutcome(path, source, status, passages=len(item.passages)))
+            self._settle(item.index, FileOutcome(path, source, status, passages=len(item.passages),
+                                            ocr_pages=item.document.ocr_pages))
 
     def _settle(self, index: int, outcome: FileOutcome) -> None:
         self.outcomes[index] = outcome

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree
 
+from ragapp import ocr
 from ragapp.documents import Document, Page, content_hash
 from ragapp.splitter import HEADING_SEPARATOR
 
@@ -21,10 +22,12 @@ MARKDOWN_SUFFIXES = {".md", ".markdown"}
 TEXT_SUFFIXES = {".txt"}
 HTML_SUFFIXES = {".html", ".htm"}
 DOCX_SUFFIXES = {".docx"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}  # read by OCR (ragapp.ocr)
 OFFICE_KINDS = {".pptx": "pptx", ".xlsx": "xlsx", ".csv": "csv"}  # read by ragapp.office
-SUPPORTED_SUFFIXES = PDF_SUFFIXES | MARKDOWN_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES | DOCX_SUFFIXES | set(OFFICE_KINDS)
+SUPPORTED_SUFFIXES = PDF_SUFFIXES | MARKDOWN_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES | DOCX_SUFFIXES | set(OFFICE_KINDS) | IMAGE_SUFFIXES
 
-NO_TEXT = "no extractable text (probably a scan: OCR is not enabled)"
+# A Word file of pictures: OCR reads scanned PDF pages and image files, not pictures inside documents.
+NO_TEXT = "no extractable text (only pictures: OCR reads PDF pages and image files, not pictures in documents)"
 NO_VISIBLE_TEXT = "no visible text (the page holds only scripts, styles, images or hidden parts)"
 
 
@@ -53,6 +56,8 @@ def load(path: Path, root: Path | None = None) -> Document:
     digest = content_hash(data)
     if suffix in PDF_SUFFIXES:
         title, pages, kind = *_read_pdf(path), "pdf"
+    elif suffix in IMAGE_SUFFIXES:
+        title, pages, kind = None, _read_image(data), "image"
     elif suffix in HTML_SUFFIXES:
         title, pages, kind = *_read_html(data), "html"
     elif suffix in DOCX_SUFFIXES:
@@ -70,6 +75,10 @@ def load(path: Path, root: Path | None = None) -> Document:
         title = _markdown_title(text) if kind == "markdown" else None
         pages = (Page(None, text),)
     if not any(page.text.strip() for page in pages):
+        if kind in ("pdf", "image") and ocr.unavailable_reason():
+            raise LoadError(ocr.unavailable_reason())
+        if kind == "image":
+            raise LoadError(ocr.NO_WORDS)
         # "A scan" is the likely story for a PDF or a Word file of pictures, not for a web page.
         raise LoadError(NO_VISIBLE_TEXT if kind == "html" else NO_TEXT)
     return Document(
@@ -78,13 +87,45 @@ def load(path: Path, root: Path | None = None) -> Document:
         title=title or title_from_name(path),
         kind=kind,
         content_hash=digest,
-        pages=tuple(pages),
+        # Plain Pages: that a page was read by OCR is told by ocr_pages.
+        pages=tuple(Page(p.number, p.text, p.sections) for p in pages),
+        ocr_pages=sum(1 for page in pages if isinstance(page, _OcrPage) and page.text.strip()),
     )
 
 
 # What reads the files, by version: a file that an older reader refused is read again by the next
-# ingest (2: PDFs read by PDFium, which reads files that pypdf's limits refused).
-READER_VERSION = 2
+# ingest (2: PDFs read by PDFium, which reads files that pypdf's limits refused; 3: scans read by OCR).
+READER_VERSION = 3
+
+
+class _OcrPage(Page):
+    """A page whose text Tesseract read from its image (counted as Document.ocr_pages)."""
+
+
+def _ocr(image, where: str, deadline: "ocr.Deadline") -> str:
+    try:
+        return ocr.text_of(ocr.read_words(image, timeout_s=deadline.page_timeout()))
+    except ocr.OcrError as exc:
+        raise LoadError(f"OCR failed on {where} ({exc})") from None
+
+
+def _read_image(data: bytes) -> list[Page]:
+    """The text of a PNG, JPEG or TIFF (each frame of a TIFF a page) by OCR."""
+    from PIL import Image, ImageSequence, UnidentifiedImageError
+
+    if ocr.unavailable_reason():
+        raise LoadError(ocr.unavailable_reason())
+    deadline = ocr.Deadline()
+    try:
+        image = Image.open(io.BytesIO(data))
+        frames = [frame.copy() for frame in ImageSequence.Iterator(image)]
+    except Image.DecompressionBombError:
+        raise LoadError("image too large to read (over Pillow's pixel limit)") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise LoadError(f"damaged image ({exc})") from None
+    if len(frames) == 1:  # one image is one page, cited without a page number, as a text file
+        return [_OcrPage(None, _ocr(frames[0], "the image", deadline))]
+    return [_OcrPage(n, _ocr(frame, f"page {n}", deadline)) for n, frame in enumerate(frames, start=1)]
 
 
 def _read_pdf(path: Path) -> tuple[str | None, list[Page]]:
@@ -119,6 +160,8 @@ def _read_pdf_with_pdfium(path: Path) -> tuple[str | None, list[Page]]:
         except Exception:  # broken metadata must not lose the text
             title = ""
         pages = []
+        use_ocr, deadline = ocr.unavailable_reason() is None, ocr.Deadline()
+        ocr_found_nothing = False
         for index in range(len(doc)):
             page = doc[index]
             try:
@@ -129,6 +172,16 @@ def _read_pdf_with_pdfium(path: Path) -> tuple[str | None, list[Page]]:
                     text = textpage.get_text_range()
                 finally:
                     textpage.close()
+                if use_ocr and ocr.needs_ocr(text):
+                    # Only pages without a text layer: where there is one, it is the page's own text.
+                    bitmap = page.render(scale=ocr.scale_for(*page.get_size()), grayscale=True)
+                    image = bitmap.to_pil()
+                    bitmap.close()
+                    read = _ocr(image, f"page {index + 1}", deadline)
+                    if read.strip():  # else the few characters of its text layer are all it has
+                        pages.append(_OcrPage(index + 1, read))
+                        continue
+                    ocr_found_nothing = True
             finally:
                 page.close()
             pages.append(Page(index + 1, _clean_pdf_text(text)))
@@ -140,6 +193,8 @@ def _read_pdf_with_pdfium(path: Path) -> tuple[str | None, list[Page]]:
         raise _PdfiumFailed(f"PDFium: {exc}".rstrip(".")) from None
     finally:
         doc.close()
+    if ocr_found_nothing and not any(page.text.strip() for page in pages):
+        raise LoadError(ocr.NO_WORDS)
     return title or None, _with_outline(pages, marks)
 
 
@@ -225,7 +280,8 @@ def _with_outline(pages: list[Page], marks: list[tuple[int, str, str]]) -> list[
             else:
                 sections.append((start, path))
             current = path
-        result.append(Page(page.number, page.text, tuple(sections) if any(p for _, p in sections) else ()))
+        # type(page): a page read by OCR stays one (see _OcrPage).
+        result.append(type(page)(page.number, page.text, tuple(sections) if any(p for _, p in sections) else ()))
     return result
 
 

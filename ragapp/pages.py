@@ -35,6 +35,8 @@ _WORD = re.compile(r"\w+")
 MAX_PIXELS = 4096 * 4096
 MAX_SIDE = 8192
 RENDER_TIMEOUT_S = 20.0
+# A scanned page's words are found by OCR while it is drawn (ragapp.ocr): within the render's own limit.
+OCR_TIMEOUT_S = 12.0
 # Several copies of the largest image (PDFium's bitmap, the highlight overlay, the PNG) and PDFium's own needs.
 RENDER_MEMORY_MB = 1024
 DEFAULT_DRAW = "ragapp.pages:draw_page"
@@ -197,6 +199,8 @@ def draw_page(path: str, page: int, passage_text: str, scale: float) -> tuple[di
             image = bitmap.to_pil()  # its buffer is Python's, so the image outlives the bitmap
             bitmap.close()
             boxes = _passage_boxes(pdf_page, passage_text, image.width, image.height)
+            if not boxes and _is_scan(pdf_page):
+                boxes = _ocr_boxes(pdf_page, passage_text, image.width, image.height)
         finally:
             pdf_page.close()
     except pdfium.PdfiumError as exc:
@@ -287,6 +291,46 @@ def _passage_boxes(pdf_page, passage_text: str, width: int, height: int) -> list
         turned = _merge_lines([(y0, x0, y1, x1) for x0, y0, x1, y1 in char_boxes], height, width)
         return [(x0, y0, x1, y1) for y0, x0, y1, x1 in turned]
     return _merge_lines(char_boxes, width, height)
+
+
+def _is_scan(pdf_page) -> bool:
+    """Whether the page has no text layer to speak of: its passages were read by OCR."""
+    from ragapp import ocr
+
+    textpage = pdf_page.get_textpage()
+    try:
+        return ocr.needs_ocr(textpage.get_text_range())
+    finally:
+        textpage.close()
+
+
+def _ocr_boxes(pdf_page, passage_text: str, width: int, height: int) -> list[Box]:
+    """As _passage_boxes, for a page without a text layer: the word boxes of OCR on the page drawn
+    as the ingest drew it. None where OCR is not installed or takes too long: the page is still shown."""
+    from ragapp import ocr
+
+    wanted = [_fold(m.group()) for m in _WORD.finditer(unicodedata.normalize("NFKC", passage_text))]
+    if not wanted or not ocr.installed():
+        return []
+    bitmap = pdf_page.render(scale=ocr.scale_for(*pdf_page.get_size()), grayscale=True)
+    image = bitmap.to_pil()
+    bitmap.close()
+    try:
+        words = ocr.read_words(image, timeout_s=OCR_TIMEOUT_S)
+    except ocr.OcrError:
+        return []
+    # One entry per \w+ run, as the passage is split ("policy;" is "policy"), each with its word's box.
+    tokens = [(_fold(m.group()), word.box) for word in words for m in _WORD.finditer(unicodedata.normalize("NFKC", word.text))]
+    matcher = difflib.SequenceMatcher(None, wanted, [t for t, _ in tokens], autojunk=False)
+    least = min(3, len(wanted))  # as in _passage_boxes: a word or two matching alone is chance
+    sx, sy = width / image.width, height / image.height
+    boxes = []
+    for _, b, size in matcher.get_matching_blocks():
+        if size >= least:
+            for _, (x0, y0, x1, y1) in tokens[b : b + size]:
+                boxes.append((int(x0 * sx), int(y0 * sy), math.ceil(x1 * sx), math.ceil(y1 * sy)))
+    # A word split in two tokens ("75%") gives its box twice: merged with itself, no harm.
+    return _merge_lines(boxes, width, height)
 
 
 def _to_pixels(pdf_page, width: int, height: int, left: float, bottom: float, right: float, top: float) -> Box:

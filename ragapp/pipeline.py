@@ -183,7 +183,8 @@ class Pipeline:
     @property
     def limits(self) -> Limits:
         s = self.settings
-        return Limits(s.max_file_mb, s.parse_timeout_s, s.parse_memory_mb, s.parse_workers)
+        return Limits(s.max_file_mb, s.parse_timeout_s, s.parse_memory_mb, s.parse_workers,
+                      ocr=s.ocr, ocr_languages=s.ocr_languages)
 
     def collections(self) -> list[str]:
         """The store's collections that hold files."""

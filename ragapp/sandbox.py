@@ -44,7 +44,8 @@ MAX_WRITE_MB = 64
 MAX_OPEN_FILES = 64
 # What the worker may inherit: enough to run Python, nothing else. The app's environment holds
 # secrets (tokens, API keys, a proxy's password) that code run by a parser exploit must not see.
-_PASSED_ON = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ")
+_PASSED_ON = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ",
+              "TESSDATA_PREFIX")  # where Tesseract's language data is, when not in its usual place
 _REASON_CHARS = 500  # a reason is one line for a person, whatever a worker sends
 
 
@@ -148,9 +149,10 @@ def resolve(spec: str):
     return getattr(importlib.import_module(module), name)
 
 
-def worker_env() -> dict[str, str]:
-    """The whole environment a worker starts with."""
+def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The whole environment a worker starts with; `extra`: settings its reader needs (ragapp.ocr's)."""
     env = {name: os.environ[name] for name in _PASSED_ON if name in os.environ}
+    env.update(extra or {})
     # The worker imports what this process can import (the loader may live in a test folder).
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
     # A worker reads one file on one core: a library that starts a thread per core inside it
@@ -159,14 +161,14 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-def start_worker(module: str, *args: str) -> subprocess.Popen:
-    """`python -m module args...` with the worker environment, its stdin and stdout piped."""
+def start_worker(module: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`python -m module args...` with the worker environment (and `env`), its stdin and stdout piped."""
     return subprocess.Popen(
         [sys.executable, "-m", module, *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,  # parsers warn about every oddity of a real-world file
-        env=worker_env(),
+        env=worker_env(env),
     )
 
 
@@ -252,8 +254,8 @@ def _serve(loader_spec: str, memory_mb: int) -> None:
 class _Worker:
     """One worker process and the job it is on."""
 
-    def __init__(self, loader: str, memory_mb: int) -> None:
-        self.process = start_worker("ragapp.sandbox", loader, str(memory_mb))
+    def __init__(self, loader: str, memory_mb: int, env: dict[str, str] | None = None) -> None:
+        self.process = start_worker("ragapp.sandbox", loader, str(memory_mb), env=env)
         self.replies = FrameReader(self.process.stdout.fileno(), reply_limit(memory_mb))
         self.job: tuple[Path, Path] | None = None
         self.deadline = 0.0
@@ -304,7 +306,9 @@ class Sandbox:
     """Parses files in up to `workers` processes at once, in the background: `parse` yields
     each file's Parsed as soon as it is ready, while the next files are being parsed."""
 
-    def __init__(self, workers: int, timeout_s: float, memory_mb: int, loader: str = DEFAULT_LOADER) -> None:
+    def __init__(self, workers: int, timeout_s: float, memory_mb: int, loader: str = DEFAULT_LOADER,
+                 env: dict[str, str] | None = None) -> None:
+        self.env = env  # settings the reader needs, passed in the workers' environment
         self.workers = max(1, workers)
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
@@ -345,7 +349,7 @@ class Sandbox:
                     if worker.job is None and pending:
                         worker.start(pending.pop(), self.timeout_s)
                 while pending and len(workers) < self.workers:
-                    worker = _Worker(self.loader, self.memory_mb)
+                    worker = _Worker(self.loader, self.memory_mb, self.env)
                     workers.append(worker)
                     worker.start(pending.pop(), self.timeout_s)
                 busy = [w for w in workers if w.job]

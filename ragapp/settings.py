@@ -153,6 +153,14 @@ class Settings:
     parse_memory_mb: int = _setting(
         2048, "Memory cap of each worker reading a file (MB); a file that needs more fails with that reason."
     )
+    ocr: bool = _setting(
+        True,
+        "Read PDF pages without a text layer, and PNG/JPEG/TIFF images, by OCR (Tesseract, `tesseract-ocr`). "
+        "Off: such files fail as having no extractable text.",
+    )
+    ocr_languages: str = _setting(
+        "eng", "Tesseract languages for OCR, '+'-joined ('eng+deu'); each needs its tesseract-ocr-LANG package."
+    )
     max_file_mb: float = _setting(200.0, "Files larger than this (MB) are skipped as over the size limit.")
     write_wait_s: float = _setting(
         300.0, "How long an ingest or upload waits for another writer of the same store before giving up."

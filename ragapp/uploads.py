@@ -20,10 +20,12 @@ from pathlib import Path
 
 KINDS = {
     ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx", ".csv": "csv",
-    ".html": "html", ".md": "markdown", ".txt": "text",
+    ".html": "html", ".md": "markdown", ".txt": "text", ".png": "image", ".jpg": "image", ".tif": "image",
 }
 MAX_NAME = 120
-BINARY = "not a PDF, Word, PowerPoint, Excel, HTML or text file (the content is binary data)"
+BINARY = "not a PDF, Word, PowerPoint, Excel, HTML, text or image file (the content is binary data)"
+# Images read by OCR, by their first bytes: PNG, JPEG, and TIFF in either byte order.
+IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": ".png", b"\xff\xd8\xff": ".jpg", b"II*\x00": ".tif", b"MM\x00*": ".tif"}
 # The part each kind of Office file has, by which a ZIP archive is known as one (the name may say otherwise).
 OFFICE_PARTS = {"word/document.xml": ".docx", "ppt/presentation.xml": ".pptx", "xl/workbook.xml": ".xlsx"}
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -42,7 +44,7 @@ class UploadRejected(Exception):
 class SavedUpload:
     path: Path  # where the bytes were written: upload_dir / f"{sha256(data)[:32]}{suffix}"
     name: str  # the display name (see display_name)
-    kind: str  # a value of KINDS: "pdf", "docx", "pptx", "xlsx", "csv", "html", "markdown" or "text"
+    kind: str  # a value of KINDS: "pdf", "docx", "pptx", "xlsx", "csv", "html", "markdown", "text" or "image"
 
 
 def display_name(original: str) -> str:
@@ -98,6 +100,9 @@ def detect_type(data: bytes, name: str) -> str:
     # PDF readers accept a header after some junk, so look a little beyond byte 0 as they do.
     if b"%PDF-" in data[:1024]:
         return ".pdf"
+    for magic, suffix in IMAGE_MAGIC.items():
+        if data.startswith(magic):
+            return suffix
     if data.startswith(b"PK\x03\x04"):
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:

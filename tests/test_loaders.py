@@ -8,7 +8,7 @@ import pytest
 from conftest import PDF_SAMPLES, SAMPLE
 from pdfgen import write_pdf
 
-from ragapp.loaders import NO_TEXT, NO_VISIBLE_TEXT, LoadError, load
+from ragapp.loaders import NO_VISIBLE_TEXT, LoadError, load
 from ragapp.splitter import split
 
 TEXT = "Caf\u00e9 cr\u00e8me, \u201cquoted\u201d, 5 \u20ac.\nSecond line.\n"
@@ -58,9 +58,11 @@ def test_bad_files_fail_with_a_reason(tmp_path, name, data, reason):
         load(path, tmp_path)
 
 
-def test_pdf_without_text_is_reported_as_probably_scanned(tmp_path):
+def test_a_blank_pdf_is_reported_as_having_no_words_even_to_ocr(tmp_path):
+    from ragapp import ocr
+
     path = write_pdf(tmp_path / "blank.pdf", [[]])
-    with pytest.raises(LoadError, match=re.escape(NO_TEXT)):
+    with pytest.raises(LoadError, match=re.escape(ocr.unavailable_reason() or ocr.NO_WORDS)):
         load(path, tmp_path)
 
 

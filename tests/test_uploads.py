@@ -121,8 +121,6 @@ def test_text_named_csv_is_stored_as_csv(tmp_path):
     [
         (b"\x7fELF" + random.Random(1).randbytes(4096), "report.pdf"),
         (b"MZ\x90\x00" + random.Random(2).randbytes(4096), "setup.txt"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + random.Random(3).randbytes(512), "a.txt"),
-        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + random.Random(4).randbytes(512), "photo.md"),
         (random.Random(5).randbytes(2048), "random.txt"),
         ("text\x00with a NUL".encode(), "a.txt"),
         ("no BOM".encode("utf-16-le"), "a.txt"),
@@ -134,6 +132,19 @@ def test_binary_content_is_rejected_whatever_the_name(tmp_path, data, name):
         save_upload(data, name, tmp_path / "uploads", max_mb=10)
     assert str(rejected.value) == BINARY
     assert files_under(tmp_path) == set()
+
+
+@pytest.mark.parametrize(
+    "data, name, suffix",
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + random.Random(3).randbytes(512), "a.txt", ".png"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + random.Random(4).randbytes(512), "photo.md", ".jpg"),
+        (b"II*\x00" + random.Random(6).randbytes(512), "scan", ".tif"),
+    ],
+)
+def test_images_are_known_by_their_content_whatever_the_name(data, name, suffix):
+    # Read by OCR at ingest (a damaged image then fails there, with its reason).
+    assert detect_type(data, name) == suffix
 
 
 def test_html_found_from_content(tmp_path):
