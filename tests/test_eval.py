@@ -55,16 +55,18 @@ def test_retrieval_only_reports_retrieval_keys(tmp_path):
     assert pipeline.generator.calls == []
 
 
-def test_full_eval_measures_answers(tmp_path):
-    def reply(messages):
-        user = messages[-1]["content"]
-        if "gizmos" in user:
-            return "The documents don't contain this."
-        fact = "Leeds" if "Where" in user else "blue"
-        n = re.search(r"\[(\d+)\][^\[]*" + fact, user).group(1)
-        return f"Widgets are made in Leeds. [{n}]" if fact == "Leeds" else f"Gadgets are blue. [{n}]"
+def _answers_from_the_passages(messages):
+    """The model: cites the passage that holds the fact asked for; declines what is not there."""
+    user = messages[-1]["content"]
+    if "gizmos" in user:
+        return "The documents don't contain this."
+    fact = "Leeds" if "Where" in user else "blue"
+    n = re.search(r"\[(\d+)\][^\[]*" + fact, user).group(1)
+    return f"Widgets are made in Leeds. [{n}]" if fact == "Leeds" else f"Gadgets are blue. [{n}]"
 
-    qa, docs, pipeline = _setup(tmp_path, reply)
+
+def test_full_eval_measures_answers(tmp_path):
+    qa, docs, pipeline = _setup(tmp_path, _answers_from_the_passages)
     results = run_eval(qa, docs, pipeline.settings, pipeline=pipeline)
     assert results["answer_containment"] == 1.0
     assert results["refusal_rate_unanswerable"] == 1.0 and results["false_refusal_rate"] == 0.0
@@ -86,15 +88,7 @@ def test_off_topic_mode_hides_each_questions_document(tmp_path):
 
 
 def test_a_file_that_cannot_be_read_is_listed_and_its_questions_count_as_misses(tmp_path):
-    def reply(messages):
-        user = messages[-1]["content"]
-        if "gizmos" in user:
-            return "The documents don't contain this."
-        fact = "Leeds" if "Where" in user else "blue"
-        n = re.search(r"\[(\d+)\][^\[]*" + fact, user).group(1)
-        return f"Widgets are made in Leeds. [{n}]" if fact == "Leeds" else f"Gadgets are blue. [{n}]"
-
-    qa, docs, pipeline = _setup(tmp_path, reply)
+    qa, docs, pipeline = _setup(tmp_path, _answers_from_the_passages)
     (docs / "annual-report.pdf").write_bytes(b"%PDF-1.4\nthis is not really a pdf")
     about_the_report = "Where are widgets made, says the annual report?"
     with qa.open("a") as questions:

@@ -60,12 +60,16 @@ def write_workbook(path, rows=300):
     return path
 
 
-def test_slides_are_cited_by_number_with_their_titles_as_headings(fake_pipeline, tmp_path):
+def _stored(pipeline, tmp_path, write, name: str) -> None:
+    """A file made by write() in a folder of its own, ingested and stored."""
     folder = tmp_path / "docs"
     folder.mkdir()
-    write_deck(folder / "review.pptx")
-    report = fake_pipeline.ingest([folder])
-    assert _statuses(report)["review.pptx"][0] == "added"
+    write(folder / name)
+    assert _statuses(pipeline.ingest([folder]))[name][0] == "added"
+
+
+def test_slides_are_cited_by_number_with_their_titles_as_headings(fake_pipeline, tmp_path):
+    _stored(fake_pipeline, tmp_path, write_deck, "review.pptx")
     (record,) = fake_pipeline.documents()
     assert record.kind == "pptx" and record.title == "Quarterly review" and record.pages == 3
     passages = _passages(fake_pipeline, "review.pptx")
@@ -83,11 +87,7 @@ def test_slides_are_cited_by_number_with_their_titles_as_headings(fake_pipeline,
 
 
 def test_every_passage_of_a_sheet_names_its_columns(fake_pipeline, tmp_path):
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    write_workbook(folder / "projects.xlsx")
-    report = fake_pipeline.ingest([folder])
-    assert _statuses(report)["projects.xlsx"][0] == "added"
+    _stored(fake_pipeline, tmp_path, write_workbook, "projects.xlsx")
     passages = _passages(fake_pipeline, "projects.xlsx")
     projects = [p for p in passages if p.heading == "Projects"]
     assert len(projects) >= 5  # 300 rows make many passages (60 tokens each in these tests)
