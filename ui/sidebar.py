@@ -19,7 +19,7 @@ def upload_section(workspace: Workspace, collection: str) -> None:
     st.subheader("Add documents")
     limit = workspace.settings.max_upload_mb
     files = st.file_uploader(
-        f"PDF, Word, PowerPoint, Excel, CSV, HTML, Markdown or text files (up to {limit:g} MB each)",
+        f"PDF, Word, PowerPoint, Excel, CSV, HTML, Markdown, text or image (PNG, JPEG, TIFF: read by OCR) files (up to {limit:g} MB each)",
         type=sorted(s.lstrip(".") for s in SUPPORTED_SUFFIXES),
         accept_multiple_files=True,
         key=f"uploader-{st.session_state.get('upload_round', 0)}",
