@@ -152,15 +152,9 @@ class Pipeline:
         collection = collection or self.settings.collection
         pending = pending_uploads(self.settings.upload_dir / collection)
         names = {**pending, **(names or {})}
-        paths = list(paths) + [Path(p) for p in pending if Path(p) not in set(paths)]
-        report = self._ingest(paths, collection, prune, reset, on_progress, on_wait, names, prune_gone)
-        for outcome in report.outcomes:
-            if outcome.path in names:
-                clear_pending(Path(outcome.path))
-        return report
-
-    def _ingest(self, paths, collection, prune, reset, on_progress, on_wait, names, prune_gone) -> IngestReport:
-        return ingest(
+        given = set(paths)
+        paths = list(paths) + [Path(p) for p in pending if Path(p) not in given]
+        report = ingest(
             paths,
             self.store(collection),
             self.embedder,
@@ -179,6 +173,10 @@ class Pipeline:
             names=names,
             prune_gone=prune_gone,
         )
+        for outcome in report.outcomes:
+            if outcome.path in names:
+                clear_pending(Path(outcome.path))
+        return report
 
     @property
     def limits(self) -> Limits:
