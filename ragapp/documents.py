@@ -118,6 +118,10 @@ class Passage:
     content_hash: str
     index: int  # position of the passage within its document
     heading: str = ""  # the headings it sits under: "Handbook › Expenses › Travel"
+    # The period its document is of (ragapp.series): "2023-07-01", "2023-07" or "2025", and the
+    # quarter the document names as its own ("2023-Q3"); "" when it says none.
+    dated: str = ""
+    quarter: str = ""
 
     def metadata(self) -> dict[str, Any]:
         """Chroma metadata: scalar values only, no None."""
@@ -139,6 +143,8 @@ class Passage:
             content_hash=metadata["content_hash"],
             index=int(metadata.get("index", 0)),
             heading=metadata.get("heading", ""),
+            dated=str(metadata.get("dated", "")),
+            quarter=str(metadata.get("quarter", "")),
         )
 
     @property

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree
 
-from ragapp import ocr
+from ragapp import ocr, series, tables
 from ragapp.documents import Document, Page, content_hash
 from ragapp.splitter import HEADING_SEPARATOR
 
@@ -56,6 +56,7 @@ def load(path: Path, root: Path | None = None) -> Document:
     digest = content_hash(data)
     if suffix in PDF_SUFFIXES:
         title, pages, kind = *_read_pdf(path), "pdf"
+        title = _filing_title(title, pages)
     elif suffix in IMAGE_SUFFIXES:
         title, pages, kind = None, _read_image(data), "image"
     elif suffix in HTML_SUFFIXES:
@@ -94,8 +95,9 @@ def load(path: Path, root: Path | None = None) -> Document:
 
 
 # What reads the files, by version: a file that an older reader refused is read again by the next
-# ingest (2: PDFs read by PDFium, which reads files that pypdf's limits refused; 3: scans read by OCR).
-READER_VERSION = 3
+# ingest (2: PDFs read by PDFium, which reads files that pypdf's limits refused; 3: scans read by OCR;
+# 4: PDF tables written row by row with their headers).
+READER_VERSION = 4
 
 
 class _OcrPage(Page):
@@ -170,6 +172,8 @@ def _read_pdf_with_pdfium(path: Path) -> tuple[str | None, list[Page]]:
                     # All the page's characters in PDFium's reading order, each once: the same ones
                     # the highlight (ragapp/pages.py) aligns a passage with.
                     text = textpage.get_text_range()
+                    if tables.regions(text):
+                        text = tables.rewrite_tables(text, _text_runs(textpage, text))
                 finally:
                     textpage.close()
                 if use_ocr and ocr.needs_ocr(text):
@@ -196,6 +200,53 @@ def _read_pdf_with_pdfium(path: Path) -> tuple[str | None, list[Page]]:
     if ocr_found_nothing and not any(page.text.strip() for page in pages):
         raise LoadError(ocr.NO_WORDS)
     return title or None, _with_outline(pages, marks)
+
+
+def _text_runs(textpage, text: str) -> list[tuple[str, float, float, float, float]]:
+    """(text, left, bottom, right, top) of each run of words that sit together on a line, for the
+    parts of the page that may be tables (tables.regions), in the text's order. Each word is placed
+    by its first and last character, so a page costs a few calls per word, not one per character."""
+    import ctypes
+
+    import pypdfium2.raw as raw
+
+    if textpage.count_chars() != len(text):  # the text's offsets are not PDFium's char indices
+        return []
+    left, right, bottom, top = (ctypes.c_double() for _ in range(4))
+
+    def box(i: int) -> tuple[float, float, float, float]:
+        raw.FPDFText_GetCharBox(textpage.raw, i, left, right, bottom, top)
+        return left.value, bottom.value, right.value, top.value
+
+    runs: list[tuple[str, float, float, float, float]] = []
+    for start, end in tables.regions(text):
+        run = None
+        for word in re.finditer(r"\S+", text[start:end]):
+            a, b = start + word.start(), start + word.end()
+            x0, y0, _, y1 = box(a)
+            _, z0, x1, z1 = box(b - 1)
+            y0, y1 = min(y0, z0), max(y1, z1)
+            height = max(y1 - y0, 1.0)
+            # The next word of the same line, a space away: the same run ("Total net sales").
+            if run and run[2] < y1 and y0 < run[4] and x0 - run[3] < 0.6 * height and x0 >= run[1] - 0.5:
+                run = [text[run[5]:b], run[1], min(run[2], y0), x1, max(run[4], y1), run[5]]
+                runs[-1] = tuple(run[:5])
+            else:
+                run = [word.group(), x0, y0, x1, y1, a]
+                runs.append(tuple(run[:5]))
+    return runs
+
+
+def _filing_title(title: str | None, pages: list[Page]) -> str | None:
+    """A securities filing's title with the company it is of: its metadata title is often only
+    "10-Q" or the file's name, and its tables never name the company, so that a question naming
+    the company would not find them (the title is searched with each passage)."""
+    company = series.registrant(pages[0].text) if pages else ""
+    if not company or title and company.lower() in title.lower():
+        return title
+    period = series.PERIOD_ENDED.search(pages[0].text[:6000])
+    what = title or (f"report for the {' '.join(period.group(0).split())}" if period else "")
+    return f"{company}: {what}" if what else company
 
 
 def _pdfium_outline_marks(doc) -> list[tuple[int, str, str]]:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from ragapp import factory
+from ragapp import factory, series
 from ragapp.cpu import Snapshot, model_threads, since_last_call
 from ragapp.documents import DECLINED, EXTRACTIVE, GENERATED, Answer, Citation, Hit, Timings
 from ragapp.embedder import Embedder
@@ -290,7 +290,8 @@ class Pipeline:
             return finish(_declined(question, timings, related=hits))
         quoted = " ".join(q.render() for q in composed.quotes)
         show(quoted)
-        answer = _quoted(question, composed.quotes, hits, timings)
+        cited = [hits[q.n - 1].passage for q in composed.quotes]
+        answer = _quoted(question, composed.quotes, hits, timings, lead=series.source_line(cited, [h.passage for h in hits]))
         if not self.settings.model_sentence:
             return finish(answer)
         kept: list = []

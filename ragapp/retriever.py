@@ -13,8 +13,9 @@ of the same two rankings; weights picked on the even-numbered questions held on 
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
+from ragapp import series
 from ragapp.documents import Hit, Passage
 from ragapp.embedder import Embedder, embed_one
 from ragapp.reranker import Reranker
@@ -27,6 +28,11 @@ MODES = (DENSE, LEXICAL, HYBRID)
 CANDIDATES = 30
 RERANK_CANDIDATES = 20  # hybrid hits a configured cross-encoder reorders
 DENSE_WEIGHT, LEXICAL_WEIGHT, WORDS_WEIGHT = 0.7, 0.1, 0.25
+# Documents of a series (ragapp.series) look alike: four quarterly reports of one company hold the
+# same tables, a year's comparative figures included. The one of the period the question names gets
+# SERIES_WEIGHT; where it names none, the newest of the series gets NEWEST_WEIGHT (SERIES_WEIGHT
+# when it asks for the latest), enough to settle a near tie, not to outweigh what the text says.
+SERIES_WEIGHT, NEWEST_WEIGHT = 0.15, 0.05
 
 
 def retrieve(
@@ -75,6 +81,8 @@ def retrieve(
         + WORDS_WEIGHT * word_share(asked, hit.passage, word_weights)
         for pid, hit in found.items()
     }
+    for pid, bonus in series_bonus(question, found.values()).items():
+        scores[pid] += bonus
     # Ties keep dense order, then lexical order: the order in which `found` met them.
     order = {pid: i for i, pid in enumerate(found)}
     ranked = [found[pid] for pid in sorted(found, key=lambda pid: (-scores[pid], order[pid]))]
@@ -105,3 +113,28 @@ def word_share(asked: set[str], passage: Passage, word_weights: Mapping[str, flo
     held = asked & content_words(f"{passage.headline}\n{passage.text}")
     total = sum(word_weights.get(w, 1.0) for w in asked)
     return sum(word_weights.get(w, 1.0) for w in held) / total if total else 0.0
+
+
+def series_bonus(question: str, hits: Iterable[Hit]) -> dict[str, float]:
+    """The score each passage gains for being of the document of the period the question asks
+    about, or of the newest of its series; by passage id. Only documents of a series count: two or
+    more among the hits whose file names differ only in their digits ("nwrb-20230701.pdf")."""
+    groups: dict[str, list[Passage]] = {}
+    for hit in hits:
+        if hit.passage.dated:
+            groups.setdefault(series.series_key(hit.passage.source), []).append(hit.passage)
+    groups = {key: members for key, members in groups.items() if len({p.dated for p in members}) >= 2}
+    if not groups:
+        return {}
+    asked = series.asked_period(question)
+    bonus: dict[str, float] = {}
+    for members in groups.values():
+        if asked.dates or asked.quarters or asked.years:
+            for p in members:
+                bonus[p.id] = SERIES_WEIGHT * asked.matches(p.dated, p.quarter)
+        else:
+            newest = max(p.dated for p in members)
+            weight = SERIES_WEIGHT if asked.newest else NEWEST_WEIGHT
+            for p in members:
+                bonus[p.id] = weight if p.dated == newest else 0.0
+    return bonus

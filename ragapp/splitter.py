@@ -6,6 +6,7 @@ import functools
 import re
 from typing import Callable
 
+from ragapp import series
 from ragapp.documents import Document, Passage, passage_id
 
 TokenCounter = Callable[[str], int]
@@ -48,7 +49,7 @@ def _pieces(text: str) -> list[tuple[str, str]]:
 
 # Passages of a document are cut the same way for as long as these stay the same; a store records
 # them with each file, so that a file cut by an older version is cut again by the next ingest.
-SPLITTER_VERSION = 3
+SPLITTER_VERSION = 4
 HEADING_SEPARATOR = " \u203a "  # "Handbook › Expenses › Travel"
 
 _HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
@@ -108,6 +109,8 @@ def split(document: Document, count_tokens: TokenCounter, chunk_size: int, chunk
         keep_separator="end",
     )
     passages: list[Passage] = []
+    first_text = document.pages[0].text if document.pages else ""
+    period = series.document_period(document.source, document.title, first_text, "\n".join(p.text for p in document.pages))
     for page in document.pages:
         if page.sections:
             ends = [start for start, _ in page.sections[1:]] + [len(page.text)]
@@ -143,6 +146,8 @@ def split(document: Document, count_tokens: TokenCounter, chunk_size: int, chunk
                         content_hash=document.content_hash,
                         index=len(passages),
                         heading=heading,
+                        dated=period.dated,
+                        quarter=period.quarter,
                     )
                 )
     return passages
