@@ -357,20 +357,19 @@ def create_app(pipeline: Pipeline, route_token: str | None = None, on_stop=None)
         return {"id": doc_id, "source": record.source, "deleted": True, "passages": removed}
 
     @app.get("/v1/documents/{doc_id}/passages/{passage_id}",
-             summary="A cited passage in its place: the PDF page with it highlighted (PNG), or its text marked (HTML)")
+             summary="A cited passage in its place: the PDF page or image with it highlighted (PNG), or its text marked (HTML)")
     def passage_view(doc_id: str, passage_id: str, request: Request, collection: str | None = Query(None)) -> Response:
         workspace = workspace_of(request)
         name = readable(workspace, collection)
         passage = workspace.passage(name, doc_id, passage_id)
         if passage is None:
             raise ApiError(404, f"no passage '{passage_id}' of document '{doc_id}' in '{name}'", code="passage_not_found")
-        if passage.page is not None:
-            try:
-                image = workspace.page_image(name, doc_id, passage.page, passage.text)
-            except PageError as exc:
-                raise ApiError(422, str(exc), code="page_unreadable") from None
-            if image is not None:
-                return Response(image.png, media_type="image/png")
+        try:  # a PDF page or an image file; None for the other kinds, shown as text
+            image = workspace.page_image(name, doc_id, passage.page, passage.text)
+        except PageError as exc:
+            raise ApiError(422, str(exc), code="page_unreadable") from None
+        if image is not None:
+            return Response(image.png, media_type="image/png")
         page_text = workspace.page_text(name, doc_id, passage.page) or passage.text
         start, end = (passage.start, passage.end) if page_text != passage.text else (0, len(passage.text))
         before, cited, after = text_context(page_text, start, end)

@@ -1,4 +1,5 @@
-"""Show where a cited passage sits: its PDF page rendered with the passage highlighted, or its surrounding text.
+"""Show where a cited passage sits: its PDF page or image file drawn with the passage highlighted,
+or its surrounding text.
 
 PDFium runs in a worker process, never in the app: a hostile or broken PDF can crash it, hang it
 or make it ask for a bitmap of gigabytes (a page may be 14,400 points square), and in the app that
@@ -12,6 +13,7 @@ import ctypes
 import difflib
 import io
 import math
+import os
 import re
 import signal
 import struct
@@ -59,16 +61,33 @@ class RenderedPage:
     boxes: list[Box] = field(default_factory=list)
 
 
-def render_pdf_page(path: Path, page: int, passage_text: str, scale: float = 1.5) -> RenderedPage:
+# Image files are read by OCR (ragapp.loaders.IMAGE_SUFFIXES): drawn as they are, not by PDFium.
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
+
+
+def render_pdf_page(path: Path, page: int, passage_text: str, scale: float = 1.5,
+                    ocr_languages: str | None = None) -> RenderedPage:
     """Render page `page` (1-based) of a PDF as PNG with the words of `passage_text` highlighted.
 
     The page is drawn at `scale` (pixels per point), smaller where that would pass MAX_PIXELS or
     MAX_SIDE. PageError says why a page cannot be shown: the file is gone or no PDF, the page
-    does not exist, or drawing it failed, crashed or took longer than RENDER_TIMEOUT_S."""
+    does not exist, or drawing it failed, crashed or took longer than RENDER_TIMEOUT_S.
+    ocr_languages: Tesseract's languages for a scanned page, those the ingest read it with."""
     path = Path(path)
     if not path.is_file():
         raise PageError(f"Cannot show {path.name}: the file is no longer at {path}.")
-    return _RENDERER.render(path, page, passage_text, scale)
+    return _RENDERER.render(path, page, passage_text, scale, ocr_languages)
+
+
+def render_image(path: Path, page: int | None, passage_text: str, ocr_languages: str | None = None) -> RenderedPage:
+    """An image file (PNG, JPEG, TIFF) as PNG with the words of `passage_text` highlighted, from the
+    word boxes of OCR on the image as the ingest read it. `page` is the frame of a multi-frame
+    TIFF (1-based), None for a single image. Drawn in the same worker as PDF pages, under the same
+    limits, shrunk to within MAX_PIXELS and MAX_SIDE; without Tesseract it is shown unhighlighted."""
+    path = Path(path)
+    if not path.is_file():
+        raise PageError(f"Cannot show {path.name}: the file is no longer at {path}.")
+    return _RENDERER.render(path, page, passage_text, 1.0, ocr_languages)
 
 
 class Renderer:
@@ -84,10 +103,13 @@ class Renderer:
         # worker answers them in turn (PDFium is not thread-safe, even across documents).
         self._lock = threading.Lock()
 
-    def render(self, path: Path, page: int, passage_text: str, scale: float) -> RenderedPage:
-        cannot = f"Cannot show page {page} of {path.name}"
-        job = {"path": str(path), "page": page if isinstance(page, int) else str(page),
+    def render(self, path: Path, page: int | None, passage_text: str, scale: float,
+               ocr_languages: str | None = None) -> RenderedPage:
+        cannot = _cannot(page, path.name)
+        job = {"path": str(path), "page": page if isinstance(page, int) or page is None else str(page),
                "text": passage_text, "scale": float(scale)}
+        if ocr_languages:
+            job["ocr_languages"] = str(ocr_languages)
         with self._lock:
             if self._process is None or self._process.poll() is not None:
                 self._process = sandbox.start_worker(
@@ -173,8 +195,15 @@ def fitted_scale(width: float, height: float, scale: float) -> float:
     return min(scale, fit * 0.999)
 
 
-def draw_page(path: str, page: int, passage_text: str, scale: float) -> tuple[dict[str, Any], bytes]:
-    """In the worker: ({"highlighted", "boxes"}, PNG) of page `page` of the PDF at `path`."""
+def _cannot(page: int | None, name: str) -> str:
+    return f"Cannot show {name}" if page is None else f"Cannot show page {page} of {name}"
+
+
+def draw_page(path: str, page: int | None, passage_text: str, scale: float) -> tuple[dict[str, Any], bytes]:
+    """In the worker: ({"highlighted", "boxes"}, PNG) of page `page` of the PDF at `path`, or of
+    the image file at `path` (see draw_image)."""
+    if Path(path).suffix.lower() in IMAGE_SUFFIXES:
+        return draw_image(path, page, passage_text)
     import pypdfium2 as pdfium
 
     name = Path(path).name
@@ -207,6 +236,93 @@ def draw_page(path: str, page: int, passage_text: str, scale: float) -> tuple[di
         raise PageError(f"Cannot show page {page} of {name}: PDFium failed ({exc}).") from None
     finally:
         doc.close()
+    return _highlighted(image, boxes)
+
+
+def draw_image(path: str, page: int | None, passage_text: str) -> tuple[dict[str, Any], bytes]:
+    """In the worker: ({"highlighted", "boxes"}, PNG) of an image file: frame `page` (1-based) of
+    a multi-frame TIFF, the image itself where `page` is None. Its words are found by OCR on the
+    frame exactly as the ingest read it (ragapp.loaders._read_image: the frame as decoded, handed
+    to ocr.read_words), so that the words and boxes are those the passage was cut from."""
+    from PIL import Image, UnidentifiedImageError
+
+    name = Path(path).name
+    try:
+        with Image.open(path) as opened:
+            frames = getattr(opened, "n_frames", 1)
+            if page is not None and not (type(page) is int and 1 <= page <= frames):
+                pages = f"{frames} page" + ("" if frames == 1 else "s")
+                raise PageError(f"Cannot show page {page} of {name}: it has {pages}.")
+            opened.seek(0 if page is None else page - 1)
+            frame = opened.copy()  # as ImageSequence gives it to the ingest, copied
+    except Image.DecompressionBombError:
+        raise PageError(f"Cannot show {name}: the image is too large (over Pillow's pixel limit).") from None
+    except UnidentifiedImageError:  # its message names the file's path: not for the page
+        raise PageError(f"Cannot show {name}: Pillow cannot read it (not an image it knows).") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise PageError(f"{_cannot(page, name)}: Pillow cannot read it ({exc}).") from None
+    if not (frame.width > 0 and frame.height > 0):
+        raise PageError(f"{_cannot(page, name)}: it has no size ({frame.width} x {frame.height} pixels).")
+    wanted = _passage_words(passage_text)
+    words = _image_ocr_words(frame) if wanted else []  # first: its copies of the frame are freed before the next
+    width, height = frame.size
+    image = _shown_image(frame)
+    del frame
+    # read_words reads an image over OCR's pixel limit shrunk, and gives its boxes in those pixels.
+    read = _ocr_read_scale(width, height)
+    boxes = _matched_ocr_boxes(wanted, words, image.width / (width * read), image.height / (height * read))
+    return _highlighted(image, _merge_lines(boxes, image.width, image.height))
+
+
+def _image_ocr_words(frame) -> list:
+    """The OCR words of an image file's frame, as the ingest read them; none where Tesseract is
+    not installed, fails or takes too long: the image is still shown."""
+    from ragapp import ocr
+
+    if not ocr.installed():
+        return []
+    try:
+        # The frame itself, as _read_image hands it over: read_words converts and shrinks it the same way.
+        return ocr.read_words(frame, timeout_s=OCR_TIMEOUT_S)
+    except ocr.OcrError:
+        return []
+
+
+def _ocr_read_scale(width: int, height: int) -> float:
+    """The scale at which ocr.read_words reads an image of width x height pixels: 1, or less for one
+    over ocr.MAX_PIXELS, which it shrinks with Image.thumbnail into a square whose side goes to the
+    longer side (the shorter one is rounded, a fraction of a pixel)."""
+    from ragapp import ocr
+
+    if width * height <= ocr.MAX_PIXELS:
+        return 1.0
+    side = int((ocr.MAX_PIXELS * width / height) ** 0.5)
+    return side / max(width, height)
+
+
+def _shown_image(frame):
+    """An image file's frame as RGB to show: over white where it is transparent, shrunk to within
+    MAX_PIXELS and MAX_SIDE (never enlarged)."""
+    from PIL import Image
+
+    transparent = frame.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (frame.mode == "P" and "transparency" in frame.info)
+    image = frame
+    if transparent and frame.mode != "RGBA":
+        image = frame.convert("RGBA")
+    elif not transparent and frame.mode != "RGB":
+        image = frame.convert("RGB")  # also what read_words hands Tesseract for modes other than 1 and L
+    scale = fitted_scale(image.width, image.height, 1.0)
+    if scale < 1.0:
+        size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
+        image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    if transparent:
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image).convert("RGB")
+    return image
+
+
+def _highlighted(image, boxes: list[Box]) -> tuple[dict[str, Any], bytes]:
+    """({"highlighted", "boxes"}, PNG) of the image with the boxes drawn over it."""
     if boxes:
         from PIL import Image, ImageDraw
 
@@ -223,8 +339,8 @@ def draw_page(path: str, page: int, passage_text: str, scale: float) -> tuple[di
 
 
 def _serve(draw_spec: str, memory_mb: int, timeout_s: float) -> None:
-    """The render worker: read {"path", "page", "text", "scale"} jobs from stdin, answer each
-    with {"highlighted", "boxes"} and a frame of PNG bytes, or with {"error", "retire"}."""
+    """The render worker: read {"path", "page", "text", "scale"[, "ocr_languages"]} jobs from stdin,
+    answer each with {"highlighted", "boxes"} and a frame of PNG bytes, or with {"error", "retire"}."""
     draw = sandbox.resolve(draw_spec)
     replies = sandbox.reply_stream()
     sandbox.limit_worker(memory_mb)
@@ -233,7 +349,14 @@ def _serve(draw_spec: str, memory_mb: int, timeout_s: float) -> None:
             job = sandbox.receive(sys.stdin.fileno(), _MAX_JOB)
         except EOFError:
             return
-        cannot = f"Cannot show page {job.get('page')} of {Path(str(job.get('path'))).name}"
+        page = job.get("page")
+        cannot = _cannot(page if isinstance(page, int) or page is None else str(page), Path(str(job.get("path"))).name)
+        # Scanned pages and images are read in the languages the ingest read them in (ragapp.ocr reads this).
+        languages = job.get("ocr_languages")
+        if isinstance(languages, str) and languages:
+            os.environ["RAGAPP_OCR_LANGUAGES"] = languages
+        else:
+            os.environ.pop("RAGAPP_OCR_LANGUAGES", None)
         # Should the app die while a page hangs, nobody would kill this worker: it ends itself.
         signal.alarm(math.ceil(timeout_s) + 10)
         try:
@@ -260,7 +383,7 @@ def _passage_boxes(pdf_page, passage_text: str, width: int, height: int) -> list
     """One padded pixel rectangle per text line of the page that holds words of the passage."""
     import pypdfium2.raw as raw
 
-    wanted = [_fold(m.group()) for m in _WORD.finditer(unicodedata.normalize("NFKC", passage_text))]
+    wanted = _passage_words(passage_text)
     if not wanted:
         return []
     textpage = pdf_page.get_textpage()
@@ -309,7 +432,7 @@ def _ocr_boxes(pdf_page, passage_text: str, width: int, height: int) -> list[Box
     as the ingest drew it. None where OCR is not installed or takes too long: the page is still shown."""
     from ragapp import ocr
 
-    wanted = [_fold(m.group()) for m in _WORD.finditer(unicodedata.normalize("NFKC", passage_text))]
+    wanted = _passage_words(passage_text)
     if not wanted or not ocr.installed():
         return []
     bitmap = pdf_page.render(scale=ocr.scale_for(*pdf_page.get_size()), grayscale=True)
@@ -319,18 +442,30 @@ def _ocr_boxes(pdf_page, passage_text: str, width: int, height: int) -> list[Box
         words = ocr.read_words(image, timeout_s=OCR_TIMEOUT_S)
     except ocr.OcrError:
         return []
+    boxes = _matched_ocr_boxes(wanted, words, width / image.width, height / image.height)
+    return _merge_lines(boxes, width, height)
+
+
+def _passage_words(passage_text: str) -> list[str]:
+    return [_fold(m.group()) for m in _WORD.finditer(unicodedata.normalize("NFKC", passage_text))]
+
+
+def _matched_ocr_boxes(wanted: list[str], words: list, sx: float, sy: float) -> list[Box]:
+    """The boxes (OCR's pixels times sx, sy) of the OCR words in runs of at least 3 that match
+    the passage's words `wanted`, in reading order, not yet merged into lines."""
+    if not wanted or not words:
+        return []
     # One entry per \w+ run, as the passage is split ("policy;" is "policy"), each with its word's box.
     tokens = [(_fold(m.group()), word.box) for word in words for m in _WORD.finditer(unicodedata.normalize("NFKC", word.text))]
     matcher = difflib.SequenceMatcher(None, wanted, [t for t, _ in tokens], autojunk=False)
     least = min(3, len(wanted))  # as in _passage_boxes: a word or two matching alone is chance
-    sx, sy = width / image.width, height / image.height
     boxes = []
     for _, b, size in matcher.get_matching_blocks():
         if size >= least:
             for _, (x0, y0, x1, y1) in tokens[b : b + size]:
                 boxes.append((int(x0 * sx), int(y0 * sy), math.ceil(x1 * sx), math.ceil(y1 * sy)))
     # A word split in two tokens ("75%") gives its box twice: merged with itself, no harm.
-    return _merge_lines(boxes, width, height)
+    return boxes
 
 
 def _to_pixels(pdf_page, width: int, height: int, left: float, bottom: float, right: float, top: float) -> Box:

@@ -14,7 +14,7 @@ from ragapp.documents import Answer, Hit, Passage, QuestionError
 from ragapp.history import Conversation, Turn
 from ragapp.ingestion import FAILED, FileOutcome, IngestReport, Progress
 from ragapp.keys import KeyRefused
-from ragapp.pages import RenderedPage, render_pdf_page
+from ragapp.pages import IMAGE_SUFFIXES, RenderedPage, render_image, render_pdf_page
 from ragapp.pipeline import Pipeline
 from ragapp.retriever import retrieve
 from ragapp.settings import Settings
@@ -109,13 +109,21 @@ class Workspace:
         store = self.pipeline.store(self._require_read(collection))
         return next((p for p in store.passages_of(doc_id) if p.id == passage_id), None)
 
-    def page_image(self, collection: str, doc_id: str, page: int, passage_text: str = "") -> RenderedPage | None:
-        """A PDF page of a document the person may read, the passage highlighted; None when the
-        document or its file is gone or it is not a PDF."""
+    def page_image(self, collection: str, doc_id: str, page: int | None, passage_text: str = "") -> RenderedPage | None:
+        """A PDF page, or an image file (a TIFF's frame `page`; page None: the single image), of a
+        document the person may read, the passage highlighted; None when the document or its file
+        is gone, or it is neither (or a PDF cited without a page)."""
         path = self.original(collection, doc_id)
-        if path is None or path.suffix.lower() != ".pdf":
+        if path is None:
             return None
-        return render_pdf_page(path, page, passage_text)
+        # Scans and images are read again in the languages the ingest read them in, so that the boxes match.
+        languages = self.settings.ocr_languages
+        suffix = path.suffix.lower()
+        if suffix in IMAGE_SUFFIXES:
+            return render_image(path, page, passage_text, ocr_languages=languages)
+        if suffix != ".pdf" or page is None:
+            return None
+        return render_pdf_page(path, page, passage_text, ocr_languages=languages)
 
     def documents(self, collection: str) -> list[DocumentRecord]:
         return self.pipeline.store(self._require_read(collection)).documents()

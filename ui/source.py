@@ -1,5 +1,5 @@
-"""A cited passage where it sits: its PDF page with the passage highlighted, or its surrounding
-text with the passage marked; and the original file to download."""
+"""A cited passage where it sits: its PDF page or image file with the passage highlighted, or its
+surrounding text with the passage marked; and the original file to download."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from ragapp.documents import Passage
-from ragapp.pages import PageError, text_context
+from ragapp.pages import IMAGE_SUFFIXES, PageError, text_context
 from ragapp.store import StoreError
 from ragapp.workspace import Workspace
 from ui.render import inert
@@ -20,7 +20,7 @@ log = logging.getLogger("ragapp.app")
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _rendered(_workspace: Workspace, collection: str, doc_id: str, page: int, passage_text: str, modified: float) -> tuple[bytes, bool] | None:
+def _rendered(_workspace: Workspace, collection: str, doc_id: str, page: int | None, passage_text: str, modified: float) -> tuple[bytes, bool] | None:
     # Called only once the workspace has given the file (the person may read it now); modified is
     # part of the key: a changed file is rendered again.
     page_image = _workspace.page_image(collection, doc_id, page, passage_text)
@@ -43,15 +43,19 @@ def show_source(workspace: Workspace, collection: str, passage: Passage, key: st
     path = workspace.original(collection, passage.doc_id)
     name = Path(passage.source).name
     rendered = None
-    if passage.page is not None and path is not None and path.suffix.lower() == ".pdf":
+    suffix = path.suffix.lower() if path is not None else ""
+    # A PDF's page, or an image file (a TIFF's frame by its page number; a single image has none).
+    if path is not None and ((suffix == ".pdf" and passage.page is not None) or suffix in IMAGE_SUFFIXES):
         try:
             rendered = _rendered(workspace, collection, passage.doc_id, passage.page, passage.text, path.stat().st_mtime)
         except PageError as exc:
             st.warning(inert(f"{exc} The passage as ingested:"))
     if rendered is not None:
         png, highlighted = rendered
-        note = "the cited passage is highlighted" if highlighted else "the passage could not be located on the page image"
-        st.image(png, caption=inert(f"Page {passage.page} of {name}: {note}"))
+        where = f"Page {passage.page} of {name}" if passage.page is not None else name
+        image = "page image" if suffix == ".pdf" or passage.page is not None else "image"
+        note = "the cited passage is highlighted" if highlighted else f"the passage could not be located on the {image}"
+        st.image(png, caption=inert(f"{where}: {note}"))
     else:
         if path is None:
             st.caption(inert(f"The original file of {name} is no longer there; the passage as ingested:"))
