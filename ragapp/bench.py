@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import random
@@ -15,7 +16,7 @@ from typing import Sequence, TextIO
 from ragapp.documents import Document, Page, Passage, content_hash, passage_id
 from ragapp.embedder import Embedder, precision_of
 from ragapp.factory import make_embedder
-from ragapp.ingestion import ADDED, FAILED, SKIPPED
+from ragapp.ingestion import ADDED, FAILED, SKIPPED, discover
 from ragapp.models import resolve_llm
 from ragapp.pipeline import Pipeline
 from ragapp.prompts import AnswerShape, build_messages
@@ -135,6 +136,9 @@ class _Scratch:
 def _bench_all(path: Path, scratch: "_Scratch", results: dict, queries, generations, scales, rounds, hostile, say) -> None:
     settings, embedder = scratch.settings, scratch.embedder
     results["ingest"], passages = _bench_ingest(path, scratch, rounds, say)
+    pdf_readers = _bench_pdf_readers(path, rounds, say)
+    if pdf_readers:
+        results["pdf_readers"] = pdf_readers
     # The retrieval timings below search the store of the first ingest round.
     pipeline = scratch.pipelines[0]
     store = pipeline.store()
@@ -245,6 +249,108 @@ def _bench_ingest(path: Path, scratch: _Scratch, rounds: int, say) -> tuple[dict
         results["speedup_vs_float32"] = round(statistics.median(speedups), 2)
         say(f"ingest {in_force} / float32, median of the rounds' ratios: {results['speedup_vs_float32']}x")
     return results, passages
+
+
+def _bench_pdf_readers(path: Path, rounds: int, say) -> dict | None:
+    """The PDF text readers side by side: every PDF under path read by PDFium (the reader now) and
+    by pypdf (the reader before it, now the fallback), in this process, in alternating rounds (the
+    machine's load drifts); pages/s, characters, and the files each refused and why. OCR is off
+    meanwhile, so that both read text layers only. None when path holds no PDFs."""
+    from ragapp import loaders
+
+    pdfs = {file.relative_to(root).as_posix(): file for file, root in discover([path]) if file.suffix.lower() in loaders.PDF_SUFFIXES}
+    if not pdfs:
+        return None
+    readers = {
+        "pdfium": loaders._read_pdf_with_pdfium,
+        "pypdf": lambda pdf: loaders._read_pdf_with_pypdf(pdf, pdfium_failure="pypdf alone"),
+    }
+
+    def refusal(exc: Exception) -> tuple[str, str]:
+        """(kind, reason) of a refusal: the library's own exception where the loader made a reason of it."""
+        # The loaders raise their reasons "from None": what the library raised is still the context.
+        # A reason of its own ("password-protected PDF") stays; "damaged PDF" is told by what was raised.
+        cause = exc.__context__
+        if isinstance(exc, loaders.LoadError) and str(exc).startswith("damaged PDF") and cause is not None \
+                and not isinstance(cause, loaders.LoadError):
+            exc = cause
+        if isinstance(exc, (loaders.LoadError, loaders._PdfiumFailed)):  # "PDFium: Data format error"
+            return str(exc).split(" (")[0], str(exc)
+        return type(exc).__name__, f"{type(exc).__name__}: {exc}"
+
+    for module in ("pypdf", "pypdfium2"):  # imported before the clock starts
+        importlib.import_module(module)
+
+    say(f"PDF readers: {len(pdfs)} PDFs under {path}, each read by PDFium and by pypdf ({max(1, rounds)} rounds, OCR off) …")
+    measured = {name: {"rates": [], "seconds": [], "file_s": []} for name in readers}
+    read: dict[str, dict] = {}
+    refused: dict[str, dict[str, tuple[str, str]]] = {}
+    ocr_before = os.environ.get("RAGAPP_OCR")
+    os.environ["RAGAPP_OCR"] = "0"
+    try:
+        for round_number in range(max(1, rounds)):
+            for name in readers if round_number % 2 == 0 else reversed(readers):
+                pages = characters = 0
+                refused_now: dict[str, tuple[str, str]] = {}
+                file_s: dict[str, float] = {}
+                started = time.perf_counter()
+                for source, pdf in pdfs.items():
+                    at = time.perf_counter()
+                    try:
+                        _, got = readers[name](pdf)
+                    except Exception as exc:  # a refusal is a result here, whatever the reader raised
+                        refused_now[source] = refusal(exc)
+                        continue
+                    file_s[source] = time.perf_counter() - at
+                    pages += len(got)
+                    characters += sum(len(page.text) for page in got)
+                seconds = time.perf_counter() - started
+                measured[name]["rates"].append(pages / seconds if seconds else 0.0)
+                measured[name]["seconds"].append(seconds)
+                measured[name]["file_s"].append(file_s)
+                read[name], refused[name] = {"files": len(file_s), "pages": pages, "characters": characters}, refused_now
+                say(f"  round {round_number + 1}, {name}: {pages} pages in {seconds:.2f} s, {measured[name]['rates'][-1]:.1f} pages/s")
+    finally:
+        if ocr_before is None:
+            os.environ.pop("RAGAPP_OCR", None)
+        else:
+            os.environ["RAGAPP_OCR"] = ocr_before
+    results: dict = {"files": len(pdfs), "rounds": max(1, rounds), "ocr": False}
+    for name in readers:
+        reasons: dict[str, int] = {}
+        for kind, _ in refused[name].values():  # "LimitReachedError", "PDFium: Data format error"
+            reasons[kind] = reasons.get(kind, 0) + 1
+        results[name] = {
+            **read[name],
+            "pages_per_s": round(statistics.median(measured[name]["rates"]), 1),
+            "seconds_median": round(statistics.median(measured[name]["seconds"]), 3),
+            "refused": len(refused[name]),
+            "refused_by": reasons,
+            "refused_files": {source: reason[:300] for source, (_, reason) in refused[name].items()},
+        }
+    # Each round's two readings sit side by side in time: the median of their ratios is the figure.
+    ratios = [a / b for a, b in zip(measured["pdfium"]["rates"], measured["pypdf"]["rates"]) if b]
+    results["pages_per_s_ratio"] = round(statistics.median(ratios), 2) if ratios else None
+    # The same work on both sides: the files both read, pypdf's seconds over PDFium's.
+    both = set(measured["pdfium"]["file_s"][0]) & set(measured["pypdf"]["file_s"][0])
+    speedups = [
+        sum(p[f] for f in both) / sum(d[f] for f in both)
+        for d, p in zip(measured["pdfium"]["file_s"], measured["pypdf"]["file_s"])
+        if both and sum(d[f] for f in both)
+    ]
+    results["both_read"] = {"files": len(both), "speedup": round(statistics.median(speedups), 2) if speedups else None}
+    for name, label in (("pdfium", "PDFium"), ("pypdf", "pypdf")):
+        r = results[name]
+        refusals = ", ".join(f"{count} {kind}" for kind, count in r["refused_by"].items()) or "none"
+        say(
+            f"PDF reader {label}: {r['files']} files, {r['pages']} pages, {r['characters']} characters, "
+            f"median {r['pages_per_s']} pages/s; refused {r['refused']} ({refusals})"
+        )
+    say(
+        f"PDF readers: PDFium / pypdf pages/s, median of the rounds' ratios {results['pages_per_s_ratio']}x; "
+        f"on the {len(both)} files both read, PDFium {results['both_read']['speedup']}x as fast"
+    )
+    return results
 
 
 class _TimedEmbedder:

@@ -80,3 +80,51 @@ def test_a_folder_of_broken_pdfs_ends_with_every_file_accounted_for(tmp_path, fa
     stored = {r.source for r in fake_pipeline.documents()}
     assert stored == {s for s, o in outcomes.items() if o.status == "added"}
     assert report.passages == fake_pipeline.store().count()
+
+
+def test_the_bench_reads_every_pdf_with_both_readers_and_counts_what_each_refused(tmp_path, monkeypatch):
+    import os
+
+    import pypdf
+    from pdfgen import write_pdf
+    from pypdf.errors import LimitReachedError
+
+    from ragapp.bench import _bench_pdf_readers
+
+    folder = tmp_path / "pdfs"
+    (folder / "sub").mkdir(parents=True)
+    write_pdf(folder / "guide.pdf", [["Staff parking costs forty euros a month."], ["Bikes park free in the yard."]])
+    write_pdf(folder / "sub" / "tables.pdf", [["A report of many tables, too long for pypdf's limits."]])
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4\nnot a PDF after all")
+    locked = pypdf.PdfWriter(clone_from=folder / "guide.pdf")
+    locked.encrypt("secret", algorithm="RC4-128")
+    locked.write(folder / "locked.pdf")
+    (folder / "notes.md").write_text("# Notes\n\nNot a PDF: not read.")
+    real_reader = pypdf.PdfReader
+
+    def limited(path, *args, **kwargs):  # pypdf's safety limit on one file PDFium reads
+        if str(path).endswith("tables.pdf"):
+            raise LimitReachedError("Reached maximum array element count")
+        return real_reader(path, *args, **kwargs)
+
+    monkeypatch.setattr(pypdf, "PdfReader", limited)
+    monkeypatch.setenv("RAGAPP_OCR", "1")
+    said = []
+    results = _bench_pdf_readers(folder, 2, said.append)
+    assert os.environ["RAGAPP_OCR"] == "1"  # off for the readings only
+    assert results["files"] == 4 and results["rounds"] == 2
+    pdfium, bare = results["pdfium"], results["pypdf"]
+    assert (pdfium["files"], pdfium["pages"]) == (2, 3) and (bare["files"], bare["pages"]) == (1, 2)
+    assert pdfium["pages_per_s"] > 0 and bare["pages_per_s"] > 0 and pdfium["characters"] > bare["characters"] > 60
+    assert pdfium["refused"] == 2 and pdfium["refused_files"]["locked.pdf"] == "password-protected PDF"
+    assert pdfium["refused_files"]["broken.pdf"].startswith("PDFium: ")
+    assert pdfium["refused_by"] == {"password-protected PDF": 1, pdfium["refused_files"]["broken.pdf"]: 1}
+    assert bare["refused"] == 3 and set(bare["refused_files"]) == {"broken.pdf", "locked.pdf", "sub/tables.pdf"}
+    assert bare["refused_by"]["LimitReachedError"] == 1 and bare["refused_by"]["password-protected PDF"] == 1
+    assert bare["refused_files"]["sub/tables.pdf"] == "LimitReachedError: Reached maximum array element count"
+    assert results["pages_per_s_ratio"] > 0
+    assert results["both_read"]["files"] == 1 and results["both_read"]["speedup"] > 0
+    assert len([line for line in said if line.startswith("  round")]) == 4
+    assert any("1 LimitReachedError" in line for line in said), said
+    (tmp_path / "none").mkdir()
+    assert _bench_pdf_readers(tmp_path / "none", 1, said.append) is None
