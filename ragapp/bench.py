@@ -213,7 +213,7 @@ def _bench_ingest(path: Path, scratch: _Scratch, rounds: int, say) -> tuple[dict
                 report = timed_ingest()
             say(
                 f"  round {round_number + 1}, {precision}: ingest {rates['ingest'][-1]:.1f} passages/s, raw embedding "
-                f"{rates['raw'][-1]:.1f} passages/s (ratio {rates['ingest'][-1] / rates['raw'][-1]:.2f}), re-run "
+                f"{rates['raw'][-1]:.1f} passages/s (ratio {rates['ingest'][-1] / rates['raw'][-1] if rates['raw'][-1] else 0.0:.2f}), re-run "
                 f"{rates['fractions'][-1]:.2%} of the first"
             )
     by_precision = {}
