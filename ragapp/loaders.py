@@ -226,13 +226,17 @@ def _text_runs(textpage, text: str) -> list[tuple[str, float, float, float, floa
             x0, y0, _, y1 = box(a)
             _, z0, x1, z1 = box(b - 1)
             y0, y1 = min(y0, z0), max(y1, z1)
-            height = max(y1 - y0, 1.0)
-            # The next word of the same line, a space away: the same run ("Total net sales").
-            if run and run[2] < y1 and y0 < run[4] and x0 - run[3] < 0.6 * height and x0 >= run[1] - 0.5:
-                run = [text[run[5]:b], run[1], min(run[2], y0), x1, max(run[4], y1), run[5]]
+            size = raw.FPDFText_GetFontSize(textpage.raw, a) or max(y1 - y0, 1.0)
+            # The next word of the same line, a space away (a space is about a quarter of the font
+            # size; cells of a table lie further apart): the same run ("Total net sales"). Next to
+            # a figure, less apart is a cell's edge: "937" and the next column's "$" are often close.
+            figure = tables.is_figure(word.group()) or (run is not None and tables.is_figure(run[6]))
+            gap = (0.4 if figure else 0.6) * size
+            if run and run[2] < y1 and y0 < run[4] and x0 - run[3] < gap and x0 >= run[3] - 0.5:
+                run = [text[run[5]:b], run[1], min(run[2], y0), x1, max(run[4], y1), run[5], word.group()]
                 runs[-1] = tuple(run[:5])
             else:
-                run = [word.group(), x0, y0, x1, y1, a]
+                run = [word.group(), x0, y0, x1, y1, a, word.group()]
                 runs.append(tuple(run[:5]))
     return runs
 

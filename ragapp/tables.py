@@ -38,9 +38,13 @@ _ROW_END = re.compile(r"(?:[\s$€£(]\(?[$€£]?\s?(?:\d(?:[\d,.]*\d)?|[-\u201
 REGION_GAP_LINES = 6  # label-only lines and wrapped labels between two rows
 REGION_HEAD_LINES = 12  # a table's headers, a text line per cell: "Three Months Ended", "July 1,", "2023", ...
 
+# Lines above a table that are its caption, not its headers: "(In millions)", a title in capitals.
+_CAPTION = re.compile(r"^\((?:in|dollars|amounts|\$|€|£)\b|\(unaudited\)", re.IGNORECASE)
+_CAPITALS = re.compile(r"^[^a-z]*\b[A-Z]{3,}\b[^a-z]*\b[A-Z]{3,}\b[^a-z]*$")
 MIN_ROWS = 2  # fewer rows are a line of prose with numbers, not a table
 MAX_HEADER_LINES = 4
-MAX_LABEL_ONLY_WORDS = 10  # a label-only line between rows ("Operating expenses:"); longer is prose
+HEADER_REACH = 90.0  # points left of a column that its heading may start (centred over a wide cell)
+MAX_LABEL_ONLY_WORDS = 20  # a label-only line between rows ("Operating expenses:", a label wrapped); longer is prose
 
 
 @dataclass
@@ -68,6 +72,11 @@ class _Line:
     def label(self) -> str:
         return " ".join(c.text for c in self.cells if not c.is_value) if not self.cells[0].is_value else ""
 
+    @property
+    def first_start(self) -> int:
+        """Where the line's text starts in the page's text."""
+        return min(c.start for c in self.cells)
+
     def values(self) -> list[_Cell]:
         return [c for c in self.cells if c.is_value]
 
@@ -80,9 +89,11 @@ class _Line:
         first_value = next((i for i, c in enumerate(self.cells) if c.is_value), None)
         return first_value is not None and all(c.is_value for c in self.cells[first_value:])
 
-    @property
-    def is_label_only(self) -> bool:
-        return len(self.cells) == 1 and not self.cells[0].is_value and len(self.cells[0].text.split()) <= MAX_LABEL_ONLY_WORDS
+    def is_label_only(self, numbers_from: float) -> bool:
+        """A line of words only, left of where the table's numbers start ("Operating expenses:");
+        prose runs on over the numbers' columns."""
+        return (not any(c.is_value for c in self.cells) and self.cells[-1].x1 < numbers_from
+                and sum(len(c.text.split()) for c in self.cells) <= MAX_LABEL_ONLY_WORDS)
 
 
 @dataclass
@@ -94,6 +105,11 @@ class _Column:
     @property
     def header(self) -> str:
         return " ".join(self.heads)
+
+
+def is_figure(word: str) -> bool:
+    """Whether a word is a table's value or its currency sign ("$", "1,234", "(265)", "8%", "—")."""
+    return word in _CURRENCY or bool(_VALUE.match(word))
 
 
 def regions(text: str) -> list[tuple[int, int]]:
@@ -223,8 +239,15 @@ def _tables(lines: list[_Line]) -> list[tuple[list[_Line], list[_Line], list[_Co
             i += 1
             continue
         # The body: rows and the label-only lines among them, until a line that is neither.
+        numbers_from = min(c.x0 for c in lines[i].values())
         j = i
-        while j < len(lines) and (lines[j].is_row or lines[j].is_label_only):
+        # A table is drawn line after line: a line whose text came earlier in the page's text (a
+        # running header drawn first, placed at the foot of the page) is not the table's.
+        while j < len(lines) and (lines[j].is_row or lines[j].is_label_only(numbers_from)) and (
+            j == i or lines[j].first_start > lines[j - 1].first_start
+        ):
+            if lines[j].is_row:
+                numbers_from = min(numbers_from, *(c.x0 for c in lines[j].values()))
             j += 1
         body = lines[i:j]
         while body and not body[-1].is_row:  # a label-only line after the last row is the text's
@@ -234,10 +257,10 @@ def _tables(lines: list[_Line]) -> list[tuple[list[_Line], list[_Line], list[_Co
             i = j
             continue
         columns = _columns(rows)
-        # A label-only line left of the numbers is a row's ("Operating expenses:"); one over them
-        # heads the columns ("Three Months Ended").
+        # A label-only line left of the numbers is a row's ("Net sales:"); one over them heads
+        # the columns ("Three Months Ended").
         first = i
-        while first > 0 and i - first < 2 and lines[first - 1].is_label_only and lines[first - 1].cells[0].x0 < columns[0].x0 - 1:
+        while first > 0 and i - first < 2 and lines[first - 1].is_label_only(columns[0].x0 - 1):
             first -= 1
         headers = _header_lines(lines[:first], columns)
         # One column of numbers without a header is a list ("Teilraum, 4": an index), not a table.
@@ -264,13 +287,19 @@ def _header_lines(above: list[_Line], columns: list[_Column]) -> list[_Line]:
     is given the texts of the header cells over it, top to bottom."""
     # A header may start a little left of its column (centred over "$" and the number); a cell
     # further left is a caption ("(In millions)") or text.
-    left = columns[0].x0 - (columns[0].x1 - columns[0].x0)
+    left = columns[0].x0 - max(columns[0].x1 - columns[0].x0, HEADER_REACH)
     headers: list[_Line] = []
     for line in reversed(above[-MAX_HEADER_LINES:]):
-        if not all(c.x0 >= left for c in line.cells):
+        if not all(c.x0 >= left for c in line.cells) or any(_CAPTION.search(c.text) or _CAPITALS.match(c.text) for c in line.cells):
             break
+        if headers and line.first_start > headers[0].first_start:
+            break  # drawn after the line below it: not the table's heading
         headers.insert(0, line)
     for line in headers:
+        if len(line.cells) == len(columns):  # a heading for each column, in their order
+            for cell, column in zip(line.cells, columns):
+                column.heads.append(cell.text)
+            continue
         for column in columns:
             # Each column takes the nearest cell of the line: a centred heading over two columns
             # ("Three Months Ended") is nearer to both than the next heading is.
@@ -289,10 +318,10 @@ def _written(body: list[_Line], columns: list[_Column]) -> str:
     """The table as paragraphs: label-only lines as they are, each row "Label: value (header); ..."."""
     paragraphs, carried = [], ""
     for line in body:
-        if line.is_label_only:
+        if not line.is_row:
             if carried:
                 paragraphs.append(carried)
-            carried = line.cells[0].text
+            carried = " ".join(c.text for c in line.cells)
             continue
         label = line.label
         if carried and (not label or label[:1].islower()):
