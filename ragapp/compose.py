@@ -57,6 +57,12 @@ _TIME_WORDS = frozenset(
     immediately soon start end beginning probation period date time deadline century decade season
     spring summer autumn winter always never every when while once if unless only""".split()
 )
+# What a "What was ...?" question asks a figure of: the items of a financial statement, a price, a rate.
+_FIGURE_WORDS = frozenset(
+    stem(w) for w in """revenue revenues sales income profit profits loss losses margin assets liabilities equity cash
+    expense expenses cost costs earnings eps dividend dividends debt inventories inventory payable receivable
+    capex expenditures price rate salary allowance budget fee fees total balance""".split()
+)
 # Words that answer a "how much" without a number ("free", "no limit").
 _NO_AMOUNT_WORDS = frozenset(stem(w) for w in "free full unlimited no none".split())
 # Words that name people by what they do: a "who" question about a role is answered by one.
@@ -105,6 +111,10 @@ def answer_type(question: str) -> str | None:
     if re.match(r"^(?:and\s+)?(?:who|whom|whose)\b", q) or re.search(r"\b(?:by|to|from|with) whom\b", q):
         return PERSON
     if re.match(r"^(?:and\s+)?(?:how (?:much|many|long|often|far|big|large|high|old|fast|quickly|soon)|what (?:percentage|share|proportion|amount|number))\b", q):
+        return AMOUNT
+    # "What was Acme's gross margin?", "What were the total assets?": a figure is asked for.
+    figure = re.match(r"^(?:and\s+)?(?:what|which)\s+(?:was|were|is|are|did)\b(.*)$", q)
+    if figure and letter_words(figure.group(1)) & _FIGURE_WORDS:
         return AMOUNT
     if re.match(r"^(?:and\s+)?(?:when|by when|until when|since when|what (?:year|date|day|month|time))\b", q) or re.search(r"\bin what year\b", q):
         return TIME
@@ -163,6 +173,18 @@ class Candidate:
     position: int
     score: float = 0.0
     window: str = ""  # the sentence with the one before and the one after it
+    # For a table's row ("Revenue: 817 (Three Months Ended March 31, 2024)"), what it is the row
+    # of: its document's title and file name, which the row itself never names.
+    of: str = ""
+
+    @property
+    def judged(self) -> str:
+        """The text its relevance is judged on."""
+        return f"{self.of}: {self.sentence}" if self.of else self.sentence
+
+
+# A row of a table as ragapp.tables and ragapp.office write it: "Label: figure (column); figure ...".
+_TABLE_ROW = re.compile(r"^[^:;]{1,200}: [^;]*\d[^;]*(?:; [^;]*\d[^;]*)*$")
 
 
 def candidates(hits: Sequence[Hit]) -> list[Candidate]:
@@ -177,7 +199,8 @@ def candidates(hits: Sequence[Hit]) -> list[Candidate]:
             if title and sentence.strip().rstrip(".").lower() == title:
                 continue
             window = " ".join(sentences[max(0, position - 1): position + 2])
-            found.append(Candidate(sentence, n, position, window=window))
+            of = f"{hit.passage.headline} ({hit.passage.source.rsplit('/', 1)[-1]})" if _TABLE_ROW.match(sentence) else ""
+            found.append(Candidate(sentence, n, position, window=f"{of} {window}".strip(), of=of))
     return found
 
 
@@ -192,13 +215,13 @@ def scored(
     share of the question's key words that the sentence and its neighbours hold (a sentence whose
     neighbours name what the question is about is more likely the one it asks after: "the force
     between nucleons" over a sentence on forces in general), plus the rank bonus."""
-    scores = relevance(question, [c.sentence for c in pool], embedder, word_weights, context)
+    scores = relevance(question, [c.judged for c in pool], embedder, word_weights, context)
     around = [window_share(question, c.window, word_weights) for c in pool]
     if context is not None:  # a follow-up: its conversation counts as in relevance()
         shared = [window_share(context.question, c.window, context.word_weights) for c in pool]
         around = [a + CONTEXT_WEIGHT * b for a, b in zip(around, shared)]
     ranked = [
-        Candidate(c.sentence, c.n, c.position, s + WINDOW_WEIGHT * a + rank_bonus(c.n), c.window)
+        Candidate(c.sentence, c.n, c.position, s + WINDOW_WEIGHT * a + rank_bonus(c.n), c.window, c.of)
         for c, s, a in zip(pool, scores, around)
     ]
     ranked.sort(key=lambda c: -c.score)

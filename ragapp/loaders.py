@@ -199,7 +199,7 @@ def _read_pdf_with_pdfium(path: Path) -> tuple[str | None, list[Page]]:
         doc.close()
     if ocr_found_nothing and not any(page.text.strip() for page in pages):
         raise LoadError(ocr.NO_WORDS)
-    return title or None, _with_outline(pages, marks)
+    return title or None, _with_outline(_without_running_lines(pages), marks)
 
 
 def _text_runs(textpage, text: str) -> list[tuple[str, float, float, float, float]]:
@@ -239,6 +239,38 @@ def _text_runs(textpage, text: str) -> list[tuple[str, float, float, float, floa
                 run = [word.group(), x0, y0, x1, y1, a, word.group()]
                 runs.append(tuple(run[:5]))
     return runs
+
+
+def _running_key(line: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(line.split()).lower())
+
+
+def _without_running_lines(pages: list[Page]) -> list[Page]:
+    """The pages without their running header and footer: a first or last line that, but for its
+    numbers, opens (or ends) most pages ("Acme, Inc. | Q3 2023 Form 10-Q | 8"). Left in, it is
+    glued to the page's first sentence, which then reads as about every period and page at once."""
+    texts = [page.text for page in pages]
+    if len(texts) < 3:
+        return pages
+    running: set[tuple[int, str]] = set()
+    for end in (0, -1):
+        counts: dict[str, int] = {}
+        for text in texts:
+            lines = [line for line in text.splitlines() if line.strip()]
+            if lines:
+                key = _running_key(lines[end])
+                counts[key] = counts.get(key, 0) + 1
+        running |= {(end, key) for key, n in counts.items() if n >= max(3, len(texts) // 2) and key.strip("# ")}
+    if not running:
+        return pages
+    result = []
+    for page in pages:
+        lines = page.text.splitlines()
+        filled = [i for i, line in enumerate(lines) if line.strip()]
+        drop = {i for end in (0, -1) if filled for i in [filled[end]] if (end, _running_key(lines[i])) in running}
+        text = "\n".join(line for i, line in enumerate(lines) if i not in drop).strip()
+        result.append(type(page)(page.number, text, page.sections))
+    return result
 
 
 def _filing_title(title: str | None, pages: list[Page]) -> str | None:

@@ -315,26 +315,46 @@ def _gap(cell: _Cell, column: _Column) -> float:
 
 
 def _written(body: list[_Line], columns: list[_Column]) -> str:
-    """The table as paragraphs: label-only lines as they are, each row "Label: value (header); ..."."""
-    paragraphs, carried = [], ""
+    """The table as paragraphs: label-only lines as they are, each row "Label: value (header); ...".
+
+    A label-only line that ends in ":" heads the rows indented below it ("Earnings per share:" over
+    "Basic" and "Diluted"), up to a row that is not indented further or that totals them ("Total net
+    sales"): each of its rows is named with it ("Earnings per share, Diluted: $0.49 ..."), as a
+    reader takes it."""
+    paragraphs: list[str] = []
+    carried, carried_x0 = "", 0.0  # a label-only line not yet written: it may wrap on to the next
+    group, group_x0 = "", 0.0
     for line in body:
+        x0 = line.cells[0].x0
         if not line.is_row:
+            text = " ".join(c.text for c in line.cells)
+            if carried and text[:1].islower():
+                carried = f"{carried} {text}"  # a label-only line wrapped over two lines
+                continue
             if carried:
                 paragraphs.append(carried)
-            carried = " ".join(c.text for c in line.cells)
+            carried, carried_x0 = text, x0
             continue
         label = line.label
         if carried and (not label or label[:1].islower()):
-            label = f"{carried} {label}".strip()  # a label wrapped over two lines
+            label = f"{carried} {label}".strip()  # a row's label wrapped over two lines
+            x0 = carried_x0
         elif carried:
             paragraphs.append(carried)
+            if carried.endswith(":"):
+                group, group_x0 = carried[:-1], carried_x0
         carried = ""
+        name = label.rstrip(":;,. ")
+        if group and (x0 <= group_x0 + 2 or name.lower().startswith("total")):
+            group = ""  # back at the group's own indent, or its total: the group has ended
+        elif group:
+            name = f"{group}, {name}" if name else group
         values = []
         for cell in line.values():
             column = next((col for col in columns if cell.x0 < col.x1 and col.x0 < cell.x1), None)
             header = column.header if column is not None else ""
             values.append(f"{cell.text} ({header})" if header else cell.text)
-        paragraphs.append(f"{label.rstrip(':;,. ')}: {'; '.join(values)}")
+        paragraphs.append(f"{name}: {'; '.join(values)}")
     if carried:
         paragraphs.append(carried)
     return "\n\n".join(paragraphs)
