@@ -291,7 +291,7 @@ class Pipeline:
         quoted = " ".join(q.render() for q in composed.quotes)
         show(quoted)
         cited = [hits[q.n - 1].passage for q in composed.quotes]
-        answer = _quoted(question, composed.quotes, hits, timings, lead=series.source_line(cited, [h.passage for h in hits]))
+        answer = _quoted(question, composed.quotes, hits, timings, lead=series.source_line(cited, (r.source for r in store.documents())))
         if not self.settings.model_sentence:
             return finish(answer)
         kept: list = []

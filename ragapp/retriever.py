@@ -13,13 +13,14 @@ of the same two rankings; weights picked on the even-numbered questions held on 
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, Mapping, Sequence
 
 from ragapp import series
 from ragapp.documents import Hit, Passage
 from ragapp.embedder import Embedder, embed_one
 from ragapp.reranker import Reranker
-from ragapp.store import Filter, Store
+from ragapp.store import Filter, Scope, Store
 from ragapp.text import content_words
 
 DENSE, LEXICAL, HYBRID = "dense", "lexical", "hybrid"
@@ -70,6 +71,18 @@ def retrieve(
 
     dense = {hit.passage.id: hit for hit in store.query(vector, max(k, CANDIDATES), scope)}
     found = {**dense, **store.hits([pid for pid, _ in lexical if pid not in dense], vector)}
+    asked_period = series.asked_period(question)
+    chosen, set_aside = series.of_the_period(asked_period, [hit.passage for hit in found.values()])
+    if chosen:
+        # The question names the period of some documents of a series: it is answered from those.
+        # Their own best passages are searched for (among four alike reports, the other three's
+        # passages fill the first candidates), and the other reports of their series are set aside.
+        narrowed = Scope(doc_ids=sorted(chosen), exclude_doc_ids=scope.exclude_doc_ids if scope else [])
+        own_lexical = store.search_text(question, max(k, CANDIDATES), narrowed)
+        own = {hit.passage.id: hit for hit in store.query(vector, max(k, CANDIDATES), narrowed)}
+        own.update(store.hits([pid for pid, _ in own_lexical if pid not in own], vector))
+        found = {pid: hit for pid, hit in {**found, **own}.items() if hit.passage.doc_id not in set_aside}
+        lexical = sorted({**dict(lexical), **dict(own_lexical)}.items(), key=lambda item: -item[1])
     asked = content_words(question)
     if word_weights is None:
         word_weights = store.word_weights(sorted(asked))
@@ -81,8 +94,12 @@ def retrieve(
         + WORDS_WEIGHT * word_share(asked, hit.passage, word_weights)
         for pid, hit in found.items()
     }
-    for pid, bonus in series_bonus(question, found.values()).items():
-        scores[pid] += bonus
+    if chosen:
+        for pid, hit in found.items():
+            scores[pid] += SERIES_WEIGHT if hit.passage.doc_id in chosen else 0.0
+    else:
+        for pid, bonus in series_bonus(asked_period, found.values()).items():
+            scores[pid] += bonus
     # Ties keep dense order, then lexical order: the order in which `found` met them.
     order = {pid: i for i, pid in enumerate(found)}
     ranked = [found[pid] for pid in sorted(found, key=lambda pid: (-scores[pid], order[pid]))]
@@ -106,29 +123,22 @@ def distinct(hits: Sequence[Hit], k: int) -> list[Hit]:
 
 
 def word_share(asked: set[str], passage: Passage, word_weights: Mapping[str, float]) -> float:
-    """The share of the question's key words (content_words) that the passage or its headings hold,
-    each word weighted by word_weights (missing words weigh 1)."""
+    """The share of the question's key words (content_words) that the passage, its headings or its
+    file's name hold ("hlvf-20230930.pdf": a question may name a company by the ticker its filings
+    are named by), each word weighted by word_weights (missing words weigh 1)."""
     if not asked:
         return 0.0
-    held = asked & content_words(f"{passage.headline}\n{passage.text}")
+    name = re.sub(r"[-_.]+", " ", passage.source.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+    held = asked & content_words(f"{passage.headline}\n{name}\n{passage.text}")
     total = sum(word_weights.get(w, 1.0) for w in asked)
     return sum(word_weights.get(w, 1.0) for w in held) / total if total else 0.0
 
 
-def series_bonus(question: str, hits: Iterable[Hit]) -> dict[str, float]:
+def series_bonus(asked: series.Asked, hits: Iterable[Hit]) -> dict[str, float]:
     """The score each passage gains for being of the document of the period the question asks
-    about, or of the newest of its series; by passage id. Only documents of a series count: two or
-    more among the hits whose file names differ only in their digits ("nwrb-20230701.pdf")."""
-    groups: dict[str, list[Passage]] = {}
-    for hit in hits:
-        if hit.passage.dated:
-            groups.setdefault(series.series_key(hit.passage.source), []).append(hit.passage)
-    groups = {key: members for key, members in groups.items() if len({p.dated for p in members}) >= 2}
-    if not groups:
-        return {}
-    asked = series.asked_period(question)
+    about, or of the newest of its series where it names none; by passage id."""
     bonus: dict[str, float] = {}
-    for members in groups.values():
+    for members in series.groups([hit.passage for hit in hits]).values():
         if asked.dates or asked.quarters or asked.years:
             for p in members:
                 bonus[p.id] = SERIES_WEIGHT * asked.matches(p.dated, p.quarter)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 if TYPE_CHECKING:
     from ragapp.documents import Passage
@@ -189,18 +189,42 @@ def series_key(source: str) -> str:
     return re.sub(r"\d+", "#", source.rsplit("/", 1)[-1].lower())
 
 
-def source_line(cited: "Sequence[Passage]", hits: "Sequence[Passage]") -> str:
-    """The line that names the documents an answer is from, where they are of a series whose other
-    documents were found too (which quarter's report answered matters): "From Acme, Inc.: report
-    for the quarterly period ended July 1, 2023 (acme-20230701.pdf)."; "" otherwise."""
-    keys = {}
-    for p in hits:
-        if p.dated:
-            keys.setdefault(series_key(p.source), set()).add(p.dated)
-    named = []
+def source_line(cited: "Sequence[Passage]", sources: "Iterable[str]") -> str:
+    """The line that names the documents an answer is from, where they are of a series (which
+    quarter's report answered matters): "From Acme, Inc.: report for the quarterly period ended
+    July 1, 2023 (acme-20230701.pdf)."; "" otherwise. sources: every document's source."""
+    counts: dict[str, int] = {}
+    for source in sources:
+        counts[series_key(source)] = counts.get(series_key(source), 0) + 1
+    named: list[tuple[str, str]] = []
     for p in cited:
-        if p.dated and len(keys.get(series_key(p.source), ())) >= 2 and p.source not in (s for _, s in named):
+        if p.dated and counts.get(series_key(p.source), 0) >= 2 and all(p.source != s for _, s in named):
             named.append((p.title, p.source))
     if not named:
         return ""
     return "From " + "; ".join(f"{title} ({source})" if title else source for title, source in named) + "."
+
+
+def groups(passages: "Iterable[Passage]") -> dict[str, list["Passage"]]:
+    """The passages of documents of a series, by series: two or more documents of different
+    periods whose file names differ only in their digits ("nwrb-20230701.pdf", "nwrb-20231230.pdf")."""
+    found: dict[str, list[Passage]] = {}
+    for p in passages:
+        if p.dated:
+            found.setdefault(series_key(p.source), []).append(p)
+    return {key: members for key, members in found.items() if len({p.dated for p in members}) >= 2}
+
+
+def of_the_period(asked: Asked, passages: "Sequence[Passage]") -> tuple[set[str], set[str]]:
+    """(doc ids of the documents of a series that are of the period the question names, doc ids
+    of the other documents of those series); both empty when it names no period any of them is of."""
+    chosen: set[str] = set()
+    set_aside: set[str] = set()
+    if not (asked.dates or asked.quarters or asked.years):
+        return chosen, set_aside
+    for members in groups(passages).values():
+        matching = {p.doc_id for p in members if asked.matches(p.dated, p.quarter) == 1.0}
+        if matching:
+            chosen |= matching
+            set_aside |= {p.doc_id for p in members} - matching
+    return chosen, set_aside

@@ -352,10 +352,15 @@ def _written(body: list[_Line], columns: list[_Column]) -> str:
             group = ""  # back at the group's own indent, or its total: the group has ended
         elif group:
             name = f"{group}, {name}" if name else group
-        values = []
+        values, before = [], ()
         for cell in line.values():
             column = next((col for col in columns if cell.x0 < col.x1 and col.x0 < cell.x1), None)
-            header = column.header if column is not None else ""
+            heads = tuple(column.heads) if column is not None else ()
+            # A heading the value before already named is not said again: "235 (Three Months
+            # Ended June 30, 2024); 212 (June 30, 2023)".
+            shared = 1 if len(heads) > 1 and before[:1] == heads[:1] else 0  # the spanning heading only
+            header = " ".join(heads[shared:])
+            before = heads
             values.append(f"{cell.text} ({header})" if header else cell.text)
         paragraphs.append(f"{name}: {'; '.join(values)}")
     if carried:
