@@ -446,8 +446,17 @@ def _ocr_boxes(pdf_page, passage_text: str, width: int, height: int) -> list[Box
     return _merge_lines(boxes, width, height)
 
 
+# The column headings a table's row names each figure by ("36,413 (Three Months Ended July 1,
+# 2023)", ragapp.tables): the page draws them once, above the table, not beside each figure.
+_ROW_HEADING = re.compile(r"(?<=[\d)%\u2014-]) \([^()]*\)(?=;|$)", re.MULTILINE)
+
+
 def _passage_words(passage_text: str) -> list[str]:
-    return [_fold(m.group()) for m in _WORD.finditer(unicodedata.normalize("NFKC", passage_text))]
+    """The passage's words in the order the page draws them: a table row's words without the
+    headings it repeats, so that its own line is the one matched (the page's order is
+    headings, then the row)."""
+    text = _ROW_HEADING.sub("", unicodedata.normalize("NFKC", passage_text))
+    return [_fold(m.group()) for m in _WORD.finditer(text)]
 
 
 def _matched_ocr_boxes(wanted: list[str], words: list, sx: float, sy: float) -> list[Box]:

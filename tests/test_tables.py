@@ -76,3 +76,19 @@ def test_prose_with_numbers_keeps_its_text_exactly(tmp_path):
     assert tables.rewrite_tables(original, loaders._text_runs(textpage, original)) == original
     textpage.close()
     pdf.close()
+
+
+def test_a_cited_row_is_highlighted_on_its_page(tmp_path):
+    from ragapp.pages import render_pdf_page
+
+    path = _statement_pdf(tmp_path / "statement.pdf")
+    text = loaders.load(path).pages[0].text
+    row = next(line for line in text.splitlines() if line.startswith("Gross margin:"))
+    rendered = render_pdf_page(path, 1, row)
+    assert rendered.highlighted
+    # The row's own line, one band, drawn below the "Services" row (pixels, top down); not the
+    # column headings its figures are named by.
+    services = render_pdf_page(path, 1, next(line for line in text.splitlines() if line.startswith("Services:")))
+    assert len({(y0, y1) for _, y0, _, y1 in rendered.boxes}) == 1  # its label and each figure, on one line
+    assert len(rendered.boxes) == 5
+    assert rendered.boxes[0][1] > max(y1 for _, _, _, y1 in services.boxes) - 2
