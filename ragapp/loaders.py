@@ -257,7 +257,7 @@ def _without_running_lines(pages: list[Page]) -> list[Page]:
         counts: dict[str, int] = {}
         for text in texts:
             lines = [line for line in text.splitlines() if line.strip()]
-            if lines:
+            if len(lines) >= 3:  # a page of a line or two is all content (a caption, a label)
                 key = _running_key(lines[end])
                 counts[key] = counts.get(key, 0) + 1
         running |= {(end, key) for key, n in counts.items() if n >= max(3, len(texts) // 2) and key.strip("# ")}
@@ -267,7 +267,7 @@ def _without_running_lines(pages: list[Page]) -> list[Page]:
     for page in pages:
         lines = page.text.splitlines()
         filled = [i for i, line in enumerate(lines) if line.strip()]
-        drop = {i for end in (0, -1) if filled for i in [filled[end]] if (end, _running_key(lines[i])) in running}
+        drop = {i for end in (0, -1) if len(filled) >= 3 for i in [filled[end]] if (end, _running_key(lines[i])) in running}
         text = "\n".join(line for i, line in enumerate(lines) if i not in drop).strip()
         result.append(type(page)(page.number, text, page.sections))
     return result

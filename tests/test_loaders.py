@@ -358,3 +358,12 @@ def test_html_and_docx_passages_carry_their_heading(tmp_path):
         passages = split(doc, count, 50, 10)
         assert all(doc.pages[0].text[p.start : p.end] == p.text for p in passages)
         assert [p.heading for p in passages if phrase in p.text] == [heading]
+
+
+def test_a_running_header_is_dropped_and_a_page_of_one_line_kept(tmp_path):
+    pages = [[f"Acme Corp | Q3 2023 Form 10-Q | {n}", f"Section {n} says what page {n} is about.", "More text of it."] for n in range(1, 5)]
+    document = load(write_pdf(tmp_path / "report.pdf", pages))
+    assert [p.text.splitlines()[0] for p in document.pages] == [f"Section {n} says what page {n} is about." for n in range(1, 5)]
+    # Pages whose only line repeats are all content: nothing is dropped.
+    labels = load(write_pdf(tmp_path / "labels.pdf", [["Background"]] * 4))
+    assert [p.text for p in labels.pages] == ["Background"] * 4
