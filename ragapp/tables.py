@@ -11,15 +11,17 @@ which number is which. So each table is written row by row as
 one paragraph per row, as spreadsheet rows are (ragapp.office): the row's label, then each value
 with the headers of its column. The rest of the page keeps PDFium's text as it was.
 
-How a table is found, from the text runs PDFium reports with their rectangles:
-- runs are put into lines by height on the page, and a line into cells where its runs are apart;
+How a table is found, from runs of words placed on the page (the reader merges words a space
+apart into one run: ragapp.loaders._text_runs), and only in regions() of the text:
+- runs are put into lines by height on the page, each line's runs are its cells;
 - a row is a line that starts with a label and has numbers to its right ("$" before, ")" or "%"
   after a number belong to it);
 - a table is two or more rows together, with the label-only lines between them ("Operating
   expenses:");
 - its columns are the numbers that stand one above another (their extents overlap);
-- its headers are the lines just above its first row whose cells all sit over the columns: a cell
-  heads every column it spans ("Three Months Ended" over two).
+- its headers are the lines just above its first row whose cells all sit over the columns (not a
+  caption such as "(In millions)"): a line with a cell per column names them in order, else each
+  column takes its nearest cell ("Three Months Ended" over two).
 """
 
 from __future__ import annotations
@@ -144,8 +146,8 @@ def rewrite_tables(text: str, runs: list[tuple[str, float, float, float, float]]
     """The page text with each table found written row by row with its headers; the text as it was
     where no table is found, or where the runs cannot be placed in the text.
 
-    runs: (text, left, bottom, right, top) of each text run of the page, in the page text's order
-    (PDFium's text rectangles)."""
+    runs: (text, left, bottom, right, top) of each run of words of the page (in PDF points, y up),
+    in the page text's order."""
     cells = _cells(text, runs)
     if cells is None:
         return text
