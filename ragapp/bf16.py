@@ -23,6 +23,16 @@ from torch import nn
 PACKED_ROWS = 32
 
 
+def can_pack() -> bool:
+    """Whether oneDNN packs bf16 weights on this CPU and torch build (it needs AVX-512 or
+    AVX-NE-CONVERT); where it cannot, Bf16Linear computes in plain bf16."""
+    try:
+        torch.ops.mkldnn._reorder_linear_weight(torch.zeros(8, 8, dtype=torch.bfloat16), PACKED_ROWS)
+        return True
+    except (AttributeError, RuntimeError):
+        return False
+
+
 class Bf16Linear(nn.Module):
     """nn.Linear computed in bf16 with a float32 bias; prepacked where oneDNN can (packed=True)."""
 

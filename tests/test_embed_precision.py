@@ -46,6 +46,7 @@ def test_precision_setting_is_checked_and_reaches_the_embedder(monkeypatch):
 
 def test_bf16_linear_packed_or_not_computes_the_float32_layer(monkeypatch):
     torch = pytest.importorskip("torch")
+    from ragapp import bf16
     from ragapp.bf16 import Bf16Linear
 
     torch.manual_seed(0)
@@ -53,11 +54,7 @@ def test_bf16_linear_packed_or_not_computes_the_float32_layer(monkeypatch):
     x = torch.randn(3, 7, 64)
     expected = layer(x)
     packed = Bf16Linear(layer)
-    try:  # oneDNN packs bf16 weights only on CPUs with AVX-512 (or AVX-NE-CONVERT)
-        torch.ops.mkldnn._reorder_linear_weight(torch.zeros(8, 8, dtype=torch.bfloat16))
-        can_pack = True
-    except RuntimeError:
-        can_pack = False
+    can_pack = bf16.can_pack()  # oneDNN packs bf16 weights only on CPUs with AVX-512 (or AVX-NE-CONVERT)
 
     def no_packing(*args):
         raise RuntimeError("no oneDNN packing in this build")
