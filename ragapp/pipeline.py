@@ -291,7 +291,7 @@ class Pipeline:
         quoted = " ".join(q.render() for q in composed.quotes)
         show(quoted)
         cited = [hits[q.n - 1].passage for q in composed.quotes]
-        answer = _quoted(question, composed.quotes, hits, timings, lead=series.source_line(cited, (r.source for r in store.documents())))
+        answer = _quoted(question, composed.quotes, hits, timings, lead=_series_lead(cited, store))
         if not self.settings.model_sentence:
             return finish(answer)
         kept: list = []
@@ -415,6 +415,14 @@ class _Memo:
 
 # A sentence of the model's answer, up to and including its citation marker.
 _CITED_SENTENCE = re.compile(r"[^\[\]]+?\s*\[\d+(?:\s*,\s*\d+)*\]")
+
+
+def _series_lead(cited, store: Store) -> str:
+    """The line naming the report an answer is from; the store's documents are read only when a
+    cited passage is of a period at all (most answers' are not)."""
+    if not any(p.dated for p in cited):
+        return ""
+    return series.source_line(cited, (r.source for r in store.documents()))
 
 
 def _quoted(question: str, quotes, shown: list[Hit], timings: Timings, lead: str = "") -> Answer:
