@@ -48,6 +48,9 @@ MAX_HEADER_LINES = 4
 MAX_GROUP_WORDS = 4  # a label-only line that names the rows below it ("Earnings per share:")
 HEADER_REACH = 90.0  # points left of a column that its heading may start (centred over a wide cell)
 MAX_LABEL_ONLY_WORDS = 20  # a label-only line between rows ("Operating expenses:", a label wrapped); longer is prose
+MAX_HEADER_WORDS = 10  # a column heading ("Weighted-Average Exercise Price per Share"); longer is prose
+# Last words of a label that goes on in the next line ("April 2, 2023 to" / "May 6, 2023").
+_GOES_ON = frozenset("to and or of for from in on at by with the a an through ended ending".split())
 
 
 @dataclass
@@ -293,7 +296,9 @@ def _header_lines(above: list[_Line], columns: list[_Column]) -> list[_Line]:
     left = columns[0].x0 - max(columns[0].x1 - columns[0].x0, HEADER_REACH)
     headers: list[_Line] = []
     for line in reversed(above[-MAX_HEADER_LINES:]):
-        if not all(c.x0 >= left for c in line.cells) or any(_CAPTION.search(c.text) or _CAPITALS.match(c.text) for c in line.cells):
+        if not all(c.x0 >= left for c in line.cells) or any(
+            _CAPTION.search(c.text) or _CAPITALS.match(c.text) or _is_prose(c.text) for c in line.cells
+        ):
             break
         if headers and line.first_start > headers[0].first_start:
             break  # drawn after the line below it: not the table's heading
@@ -310,6 +315,23 @@ def _header_lines(above: list[_Line], columns: list[_Column]) -> list[_Line]:
             if _gap(cell, column) <= max(column.x1 - column.x0, 40.0):
                 column.heads.append(cell.text)
     return headers
+
+
+def _is_prose(text: str) -> bool:
+    """A sentence above a table ("Revenue by region was as follows (in millions):"), not a heading:
+    a browser lays a wide table's columns out so far apart that text may sit over them."""
+    words = text.split()
+    return len(words) > MAX_HEADER_WORDS or text.endswith(":") or (text.endswith(".") and len(words) > 3)
+
+
+def _goes_on(label: str, next_label: str) -> bool:
+    """Whether a label-only line is the first line of the next line's label, wrapped: the next
+    starts in lower case or with a number ("... to January" / "31, 2023"), or this one ends in a
+    word that leads on ("April 2, 2023 to" / "May 6, 2023")."""
+    if not next_label or label.endswith(":"):
+        return not next_label
+    last = label.split()[-1].lower() if label.split() else ""
+    return next_label[:1].islower() or next_label[:1].isdigit() or last in _GOES_ON or label.endswith((",", "-", "\u2013"))
 
 
 def _gap(cell: _Cell, column: _Column) -> float:
@@ -331,7 +353,7 @@ def _written(body: list[_Line], columns: list[_Column]) -> str:
         x0 = line.cells[0].x0
         if not line.is_row:
             text = " ".join(c.text for c in line.cells)
-            if carried and text[:1].islower():
+            if carried and _goes_on(carried, text):
                 carried = f"{carried} {text}"  # a label-only line wrapped over two lines
                 continue
             if carried:
@@ -339,7 +361,7 @@ def _written(body: list[_Line], columns: list[_Column]) -> str:
             carried, carried_x0 = text, x0
             continue
         label = line.label
-        if carried and (not label or label[:1].islower()):
+        if carried and _goes_on(carried, label):
             label = f"{carried} {label}".strip()  # a row's label wrapped over two lines
             x0 = carried_x0
         elif carried:

@@ -92,3 +92,45 @@ def test_a_cited_row_is_highlighted_on_its_page(tmp_path):
     assert len({(y0, y1) for _, y0, _, y1 in rendered.boxes}) == 1  # its label and each figure, on one line
     assert len(rendered.boxes) == 5
     assert rendered.boxes[0][1] > max(y1 for _, _, _, y1 in services.boxes) - 2
+
+
+def _browser_like_pdf(path: Path) -> Path:
+    """A table as a browser prints a filing's HTML: wide columns with "$" far left of its figure,
+    a sentence above the table as wide as it, and labels wrapped over two lines with the figures on
+    the second (cells aligned to the bottom)."""
+    from reportlab.lib.pagesizes import letter
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import inch
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Table, TableStyle
+
+    styles = getSampleStyleSheet()
+    rows = [
+        ["", "", "Three Months Ended", "", ""],
+        ["", "", "March 31, 2024", "", "March 31, 2023"],
+        ["United States", "$", "169", "$", "147"],
+        ["China", "", "270", "", "235"],
+        ["April 2, 2023 to May\n6, 2023", "", "721", "", "83"],
+        ["May 7, 2023 to\nJune 3, 2023", "", "890", "", "77"],
+        ["Total revenue", "$", "817", "$", "697"],
+    ]
+    table = Table(rows, colWidths=[1.3 * inch, 0.3 * inch, 2.0 * inch, 0.3 * inch, 2.0 * inch])
+    table.setStyle(TableStyle([
+        ("SPAN", (2, 0), (4, 0)), ("ALIGN", (2, 0), (-1, -1), "RIGHT"), ("ALIGN", (1, 0), (1, -1), "LEFT"),
+        ("ALIGN", (3, 0), (3, -1), "LEFT"), ("VALIGN", (0, 0), (-1, -1), "BOTTOM"), ("FONTSIZE", (0, 0), (-1, -1), 8),
+    ]))
+    SimpleDocTemplate(str(path), pagesize=letter, invariant=True).build([
+        Paragraph("The Company reports revenue by geographic region based on the location of the customer's "
+                  "headquarters. Revenue by region was as follows (in millions):", styles["Normal"]),
+        table,
+    ])
+    return path
+
+
+def test_a_browser_printed_table_keeps_its_headings_and_wrapped_labels(tmp_path):
+    text = loaders.load(_browser_like_pdf(tmp_path / "printed.pdf")).pages[0].text
+    # The sentence above the table is not a heading of its columns, however far apart they are.
+    assert "United States: $169 (Three Months Ended March 31, 2024); $147 (March 31, 2023)" in text
+    assert "Revenue by region was as follows (in millions):" in text
+    # A label wrapped over two lines is one label ("... to May" / "6, 2023"; "... to" / "June 3, 2023").
+    assert "April 2, 2023 to May 6, 2023: 721 (Three Months Ended March 31, 2024)" in text
+    assert "May 7, 2023 to June 3, 2023: 890 (Three Months Ended March 31, 2024)" in text
