@@ -96,8 +96,8 @@ def load(path: Path, root: Path | None = None) -> Document:
 
 # What reads the files, by version: a file that an older reader refused is read again by the next
 # ingest (2: PDFs read by PDFium, which reads files that pypdf's limits refused; 3: scans read by OCR;
-# 4: PDF tables written row by row with their headers).
-READER_VERSION = 4
+# 4: PDF tables written row by row with their headers; 5: a browser's print of a table read as one).
+READER_VERSION = 5
 
 
 class _OcrPage(Page):
@@ -248,26 +248,35 @@ def _running_key(line: str) -> str:
 def _without_running_lines(pages: list[Page]) -> list[Page]:
     """The pages without their running header and footer: a first or last line that, but for its
     numbers, opens (or ends) most pages ("Acme, Inc. | Q3 2023 Form 10-Q | 8"). Left in, it is
-    glued to the page's first sentence, which then reads as about every period and page at once."""
+    glued to the page's first sentence, which then reads as about every period and page at once.
+    Next to a running line, the one inside it is looked at too: a browser's print draws its header
+    ("12/2/26, 6:23 PM Acme 10-Q") and footer ("file:///... 4/10") last, one after the other."""
     texts = [page.text for page in pages]
     if len(texts) < 3:
         return pages
+    positions = (0, 1, -1, -2)  # first, second, last and last but one line of a page
     running: set[tuple[int, str]] = set()
-    for end in (0, -1):
+    for at in positions:
         counts: dict[str, int] = {}
         for text in texts:
             lines = [line for line in text.splitlines() if line.strip()]
-            if len(lines) >= 3:  # a page of a line or two is all content (a caption, a label)
-                key = _running_key(lines[end])
+            if len(lines) >= 3 + (at in (1, -2)):  # a page of a line or two is all content (a caption, a label)
+                key = _running_key(lines[at])
                 counts[key] = counts.get(key, 0) + 1
-        running |= {(end, key) for key, n in counts.items() if n >= max(3, len(texts) // 2) and key.strip("# ")}
+        running |= {(at, key) for key, n in counts.items() if n >= max(3, len(texts) // 2) and key.strip("# ")}
     if not running:
         return pages
     result = []
     for page in pages:
         lines = page.text.splitlines()
         filled = [i for i, line in enumerate(lines) if line.strip()]
-        drop = {i for end in (0, -1) if len(filled) >= 3 for i in [filled[end]] if (end, _running_key(lines[i])) in running}
+        drop = set()
+        if len(filled) >= 3:
+            for outer, inner in ((0, 1), (-1, -2)):
+                if (outer, _running_key(lines[filled[outer]])) in running:
+                    drop.add(filled[outer])
+                    if len(filled) >= 4 and (inner, _running_key(lines[filled[inner]])) in running:
+                        drop.add(filled[inner])
         text = "\n".join(line for i, line in enumerate(lines) if i not in drop).strip()
         result.append(type(page)(page.number, text, page.sections))
     return result

@@ -367,3 +367,19 @@ def test_a_running_header_is_dropped_and_a_page_of_one_line_kept(tmp_path):
     # Pages whose only line repeats are all content: nothing is dropped.
     labels = load(write_pdf(tmp_path / "labels.pdf", [["Background"]] * 4))
     assert [p.text for p in labels.pages] == ["Background"] * 4
+
+
+def test_a_browsers_header_and_footer_drawn_last_are_both_dropped(tmp_path):
+    # A browser's print of a page draws its own header and footer after the page: both end its text.
+    topics = ["leave", "travel", "security", "payroll"]
+    pages = [
+        [f"The {topic} policy is on this page.", f"More on {topic}.",
+         "12/2/26, 6:23 PM Northwind Robotics 10-Q", f"file:///home/ann/nwrb-20230701.htm {n}/4"]
+        for n, topic in enumerate(topics, start=1)
+    ]
+    document = load(write_pdf(tmp_path / "printed.pdf", pages))
+    assert [p.text for p in document.pages] == [f"The {t} policy is on this page.\nMore on {t}." for t in topics]
+    # A line inside the page's edge is dropped only beside a running line: the same closing line
+    # of each page stays where the line after it is the page's own.
+    kept = [[f"The {t} policy is on this page.", "See the notes.", f"Signed for {t}."] for t in topics]
+    assert [p.text.splitlines()[1] for p in load(write_pdf(tmp_path / "kept.pdf", kept)).pages] == ["See the notes."] * 4
