@@ -62,10 +62,11 @@ class _Cell:
     top: float
     start: int  # offset of its text in the page text
     end: int
+    wrapped: bool = False  # the end of a label wrapped from the line above ("... to May 6," / "2023")
 
     @property
     def is_value(self) -> bool:
-        return bool(_VALUE.match(self.text))
+        return not self.wrapped and bool(_VALUE.match(self.text))
 
 
 @dataclass
@@ -209,6 +210,13 @@ def _lines(cells: list[_Cell]) -> list[_Line]:
             lines.append(_Line([cell], cell.bottom, cell.top))
     for line in lines:
         line.cells = _joined(sorted(line.cells, key=lambda c: c.x0))
+    for above, line in zip(lines, lines[1:]):
+        # "April 2, 2023 to May 6," over "2023   721   83.24": the year that starts the line, where
+        # the label above starts, ends that label; the figures follow it.
+        first = line.cells[0]
+        if (len(line.cells) >= 3 and first.is_value and not any(c.is_value for c in above.cells)
+                and abs(first.x0 - above.cells[0].x0) <= 2 and _goes_on(" ".join(c.text for c in above.cells), first.text)):
+            first.wrapped = True
     return lines
 
 

@@ -111,6 +111,7 @@ def _browser_like_pdf(path: Path) -> Path:
         ["China", "", "270", "", "235"],
         ["April 2, 2023 to May\n6, 2023", "", "721", "", "83"],
         ["May 7, 2023 to\nJune 3, 2023", "", "890", "", "77"],
+        ["Balance at June 3,\n2023", "", "1,200", "", "1,100"],
         ["Total revenue", "$", "817", "$", "697"],
     ]
     table = Table(rows, colWidths=[1.3 * inch, 0.3 * inch, 2.0 * inch, 0.3 * inch, 2.0 * inch])
@@ -134,3 +135,5 @@ def test_a_browser_printed_table_keeps_its_headings_and_wrapped_labels(tmp_path)
     # A label wrapped over two lines is one label ("... to May" / "6, 2023"; "... to" / "June 3, 2023").
     assert "April 2, 2023 to May 6, 2023: 721 (Three Months Ended March 31, 2024)" in text
     assert "May 7, 2023 to June 3, 2023: 890 (Three Months Ended March 31, 2024)" in text
+    # A year that starts the second line ends the label: it is not a figure.
+    assert "Balance at June 3, 2023: 1,200 (Three Months Ended March 31, 2024); 1,100 (March 31, 2023)" in text
