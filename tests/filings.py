@@ -5,18 +5,24 @@ named as EDGAR names them (`nwrb-20230701.pdf`), and 60-90 questions in the eval
 One model of quarterly figures per company feeds every filing, so a prior-year column equals the
 current column of the filing a year earlier, and totals, margins and balance sheets add up.
 
-    python -m tests.filings OUT_DIR [--seed N]     (from the repository root; or python tests/filings.py ...)
+    python -m tests.filings OUT_DIR [--seed N] [--browser]   (from the repository root; or python tests/filings.py ...)
 
 writes the PDFs, OUT_DIR/questions.jsonl and OUT_DIR/filings.json (company, ticker, period end and
-fiscal quarter of each filing).
+fiscal quarter of each filing). With --browser the same filings are written as HTML pages, the way
+EDGAR serves them, and printed to PDF by headless Chromium: tables laid out by a browser, as in the
+PDFs people save from a filing's page, rather than by reportlab.
 """
 
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import random
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -1282,6 +1288,94 @@ def write_pdf(f: Filing, folder: Path) -> tuple[Path, Writer]:
     return path, writer
 
 
+# ----------------------------------------------------------------------------- the browser's print
+
+# What a Paragraph's style looks like on the HTML page.
+_HTML_STYLES = {
+    "big": "text-align:center;font-weight:bold;font-size:14pt;margin:4pt 0",
+    "center": "text-align:center;margin:2pt 0",
+    "centerb": "text-align:center;font-weight:bold;margin:2pt 0",
+    "head": "font-weight:bold;font-size:10.5pt;margin:8pt 0 4pt",
+    "sub": "font-weight:bold;font-style:italic;margin:4pt 0",
+    "small": "font-size:8.5pt;text-align:justify;margin:0 0 5pt",
+    "body": "text-align:justify;margin:0 0 6pt",
+    "cell": "", "cellb": "font-weight:bold",
+}
+
+
+def _html_flowable(flowable) -> str:
+    if isinstance(flowable, (PageBreak,)):
+        return '<div style="break-after:page"></div>'
+    if isinstance(flowable, CondPageBreak):
+        return '<div style="break-inside:avoid"></div>'
+    if isinstance(flowable, Spacer):
+        return f'<div style="height:{flowable.height:.0f}pt"></div>'
+    if isinstance(flowable, KeepTogether):
+        return "".join(_html_flowable(f) for f in flowable._content)
+    if isinstance(flowable, Paragraph):
+        tag = "h2" if isinstance(flowable, Heading) else "p"
+        return f'<{tag} style="{_HTML_STYLES.get(flowable.style.name, "")}">{flowable.text}</{tag}>'
+    if isinstance(flowable, Table):
+        return _html_table(flowable)
+    raise TypeError(f"no HTML for {type(flowable).__name__}")
+
+
+def _html_table(table: Table) -> str:
+    """The table as EDGAR's HTML writes one: a row per line, "$" in a cell of its own, figures
+    right-aligned, spanning headings with colspan."""
+    spans = {}
+    covered = set()
+    for command in getattr(table, "_spanCmds", []):
+        (c0, r0), (c1, r1) = command[1], command[2]
+        c1 = c1 if c1 >= 0 else len(table._cellvalues[0]) + c1
+        spans[(r0, c0)] = c1 - c0 + 1
+        covered |= {(r0, c) for c in range(c0 + 1, c1 + 1)}
+    rows = []
+    for r, line in enumerate(table._cellvalues):
+        cells = []
+        for c, value in enumerate(line):
+            if (r, c) in covered:
+                continue
+            if isinstance(value, Paragraph):
+                text, bold = value.text, value.style.name == "cellb"
+            else:
+                text, bold = html.escape(str(value)), r < 2 and c > 0 and bool(str(value))
+            align = "left" if c == 0 or text == "$" else ("center" if r < 2 and (r, c) in spans else "right")
+            style = f"text-align:{align};padding:1pt 3pt;vertical-align:bottom" + (";font-weight:bold" if bold else "")
+            span = f' colspan="{spans[(r, c)]}"' if (r, c) in spans else ""
+            cells.append(f'<td{span} style="{style}">{text}</td>')
+        shade = ' style="background:#edf2fa"' if r >= 2 and r % 2 == 0 else ""
+        rows.append(f"<tr{shade}>{''.join(cells)}</tr>")
+    return ('<table style="border-collapse:collapse;width:100%;font:8pt Helvetica,Arial,sans-serif;'
+            f'margin:4pt 0">{"".join(rows)}</table>')
+
+
+def write_html(f: Filing) -> tuple[str, Writer]:
+    """The filing as one HTML page."""
+    writer = Writer(f)
+    body = "\n".join(_html_flowable(flowable) for flowable in writer.story({}))
+    title = html.escape(f.title or f.file)
+    page = (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title>'
+            '<style>@page { size: letter; margin: 0.7in 0.75in } '
+            'body { font: 9.5pt "Times New Roman", Times, serif }</style></head>'
+            f"<body>{body}</body></html>")
+    return page, writer
+
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--no-pdf-header-footer")
+
+
+def print_with_browser(page: str, pdf: Path, chromium: str) -> None:
+    """Chromium's own print of the page to a PDF, as a person saving a filing from the browser."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "filing.html"
+        source.write_text(page, encoding="utf-8")
+        subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp}/profile", f"--print-to-pdf={pdf}",
+                        source.as_uri()], check=True, capture_output=True, timeout=120)
+
+
 # ------------------------------------------------------------------------------------- questions
 
 
@@ -1548,14 +1642,19 @@ def make_questions(filings: list[Filing], writers: dict[str, Writer], seed: int)
     return [{"id": f"f{i}", **q} for i, q in enumerate(questions, start=1)]
 
 
-def write_filings(folder: Path, seed: int = 0) -> list[dict]:
-    """Writes the PDFs into folder; returns the questions (also written by main() as questions.jsonl)."""
+def write_filings(folder: Path, seed: int = 0, browser: str | None = None) -> list[dict]:
+    """Writes the PDFs into folder (printed by the Chromium at `browser`, when given); returns the
+    questions (also written by main() as questions.jsonl)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     filings = make_filings(seed)
     writers = {}
     for f in filings:
-        _, writers[f.file] = write_pdf(f, folder)
+        if browser:
+            page, writers[f.file] = write_html(f)
+            print_with_browser(page, folder / f.file, browser)
+        else:
+            _, writers[f.file] = write_pdf(f, folder)
     return make_questions(filings, writers, seed)
 
 
@@ -1563,9 +1662,15 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Write the look-alike 10-Q filing set and its questions.")
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--browser", action="store_true", help="print the filings' HTML pages with headless Chromium")
     args = parser.parse_args(argv)
+    browser = None
+    if args.browser:
+        browser = shutil.which("chromium") or shutil.which("chromium-browser")
+        if not browser:
+            parser.error("--browser needs Chromium (make chromium installs it)")
     started = time.perf_counter()
-    questions = write_filings(args.out_dir, args.seed)
+    questions = write_filings(args.out_dir, args.seed, browser)
     with open(args.out_dir / "questions.jsonl", "w", encoding="utf-8") as out:
         for q in questions:
             out.write(json.dumps(q) + "\n")

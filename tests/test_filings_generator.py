@@ -65,3 +65,32 @@ def test_generated_filings_and_questions(tmp_path: Path):
     one, other = make_filings(0)[0], make_filings(1)[0]
     assert one.model.three(one.fy, one.q) != other.model.three(other.fy, other.q)
     assert [f["file"] for f in filing_list(1)] == [f["file"] for f in listed]
+
+
+def test_the_filings_printed_by_a_browser_read_as_the_same_tables(tmp_path: Path):
+    """The same filings as HTML pages printed by Chromium (as people save them from EDGAR): the
+    browser lays the tables out, and the reader still gives each statement row with its columns."""
+    import shutil
+
+    import pytest
+
+    from ragapp import loaders
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("Chromium is not installed (make chromium)")
+    printed = tmp_path / "printed"
+    assert main([str(printed), "--seed", "0", "--browser"]) == 0
+    assert write_filings(tmp_path / "drawn", seed=0) == [
+        json.loads(line) for line in (printed / "questions.jsonl").read_text().splitlines()
+    ]
+
+    def rows(path: Path) -> list[str]:
+        _, pages = loaders._read_pdf_with_pdfium(path)
+        return [line for page in pages for line in page.text.splitlines() if line.startswith(("Gross margin: ", "Net income: ", "Total assets: "))]
+
+    for name in ("nwrb-20230701.pdf", "hlvf-20240331.pdf"):
+        by_browser, by_reportlab = rows(printed / name), rows(tmp_path / "drawn" / name)
+        assert by_browser and by_browser == by_reportlab, name
+    gross = rows(printed / "nwrb-20230701.pdf")[0]
+    assert gross.startswith("Gross margin: $") and "(Three Months Ended July 1, 2023); $" in gross
