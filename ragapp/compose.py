@@ -363,7 +363,9 @@ def summarise(
     question names nothing the hits come from (it is then answered as a question of fact)."""
     if request.steps:
         # The section that answers: the retrieved passage whose heading is closest to the question.
-        headed = [h for h in hits if h.passage.heading]
+        # A heading that is only the document's title is no section: the opening of a whole
+        # article is not what happens when something happens.
+        headed = [h for h in hits if h.passage.heading and h.passage.heading != h.passage.title]
         if not headed:
             return None
         # A heading may name the question ("Day one"), or only the section's text may ("Responding

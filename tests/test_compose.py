@@ -62,3 +62,28 @@ def test_a_word_opening_a_line_is_not_taken_for_a_name():
     passage = "Owner: People Operations.\n\nWelcome to Fernhill Analytics. The geographer Isaiah Bowman led it."
     assert {stem(w) for w in ("isaiah", "bowman", "fernhill", "analytics")} <= _named_within(passage)
     assert stem("welcome") not in _named_within(passage)
+
+
+def test_what_happens_is_not_answered_with_the_opening_of_a_document_without_sections():
+    from fakes import HashEmbedder
+
+    from ragapp.compose import summarise
+    from ragapp.documents import Hit, Passage
+
+    def passage(n: int, text: str, heading: str) -> Passage:
+        return Passage(id=f"p{n}", doc_id="d1", text=text, source="immune_system.md", path="/docs/immune_system.md",
+                       title="Immune system", page=None, start=n * 100, end=n * 100 + len(text), content_hash="h",
+                       index=n, heading=heading)
+
+    article = [passage(0, "The immune system is a system of many biological structures that protects against disease. "
+                          "Tyrosinase is expressed at low levels in most cells.", "Immune system")]
+
+    class Store:
+        def passages_of(self, doc_id):
+            return article
+
+    request = overview_request("What happens when tyrosinase is expressed at low levels?")
+    assert request is not None and request.steps
+    # The only heading is the document's title: there is no section that answers, so the question is
+    # answered as one of fact (from its sentences), not with the article's first sentences.
+    assert summarise(request, [Hit(article[0], 0.9)], Store(), HashEmbedder()) is None
