@@ -1339,7 +1339,8 @@ def _html_table(table: Table) -> str:
             if isinstance(value, Paragraph):
                 text, bold = value.text, value.style.name == "cellb"
             else:
-                text, bold = html.escape(str(value)), r < 2 and c > 0 and bool(str(value))
+                # A statement's two heading rows (their label cell empty) are bold; other rows not.
+                text, bold = html.escape(str(value)), r < 2 and c > 0 and bool(str(value)) and line[0] == ""
             align = "left" if c == 0 or text == "$" else ("center" if r < 2 and (r, c) in spans else "right")
             style = f"text-align:{align};padding:1pt 3pt;vertical-align:bottom" + (";font-weight:bold" if bold else "")
             span = f' colspan="{spans[(r, c)]}"' if (r, c) in spans else ""
