@@ -20,8 +20,9 @@ apart into one run: ragapp.loaders._text_runs), and only in regions() of the tex
   expenses:");
 - its columns are the numbers that stand one above another (their extents overlap);
 - its headers are the lines just above its first row whose cells all sit over the columns (not a
-  caption such as "(In millions)"): a line with a cell per column names them in order, else each
-  column takes its nearest cell ("Three Months Ended" over two).
+  caption such as "(In millions)", nor a sentence): a line with a cell per column names them in
+  order, else each column takes its nearest cell ("Three Months Ended" over two);
+- a label wrapped over two lines is one label, the figures on either line.
 """
 
 from __future__ import annotations
