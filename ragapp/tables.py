@@ -337,8 +337,10 @@ def _goes_on(label: str, next_label: str) -> bool:
     """Whether a label-only line is the first line of the next line's label, wrapped: the next
     starts in lower case or with a number ("... to January" / "31, 2023"), or this one ends in a
     word that leads on ("April 2, 2023 to" / "May 6, 2023")."""
-    if not next_label or label.endswith(":"):
-        return not next_label
+    if not next_label:
+        return True  # a row of figures only: its label is the line above
+    if label.endswith(":"):
+        return False  # a group's heading ("Net sales:") names the rows below, it is not their label
     last = label.split()[-1].lower() if label.split() else ""
     return next_label[:1].islower() or next_label[:1].isdigit() or last in _GOES_ON or label.endswith((",", "-", "\u2013"))
 

@@ -5,7 +5,7 @@ named as EDGAR names them (`nwrb-20230701.pdf`), and 60-90 questions in the eval
 One model of quarterly figures per company feeds every filing, so a prior-year column equals the
 current column of the filing a year earlier, and totals, margins and balance sheets add up.
 
-    python -m tests.filings OUT_DIR [--seed N] [--browser]   (from the repository root; or python tests/filings.py ...)
+    python -m tests.filings OUT_DIR [--seed N] [--browser [CHROMIUM]]   (from the repository root; or python tests/filings.py ...)
 
 writes the PDFs, OUT_DIR/questions.jsonl and OUT_DIR/filings.json (company, ticker, period end and
 fiscal quarter of each filing). With --browser the same filings are written as HTML pages, the way
@@ -19,7 +19,6 @@ import argparse
 import html
 import json
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -1304,10 +1303,10 @@ _HTML_STYLES = {
 
 
 def _html_flowable(flowable) -> str:
-    if isinstance(flowable, (PageBreak,)):
+    if isinstance(flowable, PageBreak):
         return '<div style="break-after:page"></div>'
     if isinstance(flowable, CondPageBreak):
-        return '<div style="break-inside:avoid"></div>'
+        return ""  # the browser breaks pages where it must
     if isinstance(flowable, Spacer):
         return f'<div style="height:{flowable.height:.0f}pt"></div>'
     if isinstance(flowable, KeepTogether):
@@ -1663,15 +1662,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Write the look-alike 10-Q filing set and its questions.")
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--browser", action="store_true", help="print the filings' HTML pages with headless Chromium")
+    parser.add_argument("--browser", nargs="?", const="/usr/bin/chromium", metavar="CHROMIUM",
+                        help="print the filings' HTML pages with this headless Chromium (default: Debian's)")
     args = parser.parse_args(argv)
-    browser = None
-    if args.browser:
-        browser = shutil.which("chromium") or shutil.which("chromium-browser")
-        if not browser:
-            parser.error("--browser needs Chromium (make chromium installs it)")
+    if args.browser and not Path(args.browser).is_file():
+        parser.error(f"--browser needs Chromium: no {args.browser} (make chromium installs it)")
     started = time.perf_counter()
-    questions = write_filings(args.out_dir, args.seed, browser)
+    questions = write_filings(args.out_dir, args.seed, args.browser)
     with open(args.out_dir / "questions.jsonl", "w", encoding="utf-8") as out:
         for q in questions:
             out.write(json.dumps(q) + "\n")

@@ -70,17 +70,15 @@ def test_generated_filings_and_questions(tmp_path: Path):
 def test_the_filings_printed_by_a_browser_read_as_the_same_tables(tmp_path: Path):
     """The same filings as HTML pages printed by Chromium (as people save them from EDGAR): the
     browser lays the tables out, and the reader still gives each statement row with its columns."""
-    import shutil
-
     import pytest
+    from browser.harness import CHROMIUM, NO_CHROMIUM
 
     from ragapp import loaders
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
-        pytest.skip("Chromium is not installed (make chromium)")
+    if not CHROMIUM.is_file():
+        pytest.skip(NO_CHROMIUM)
     printed = tmp_path / "printed"
-    assert main([str(printed), "--seed", "0", "--browser"]) == 0
+    assert main([str(printed), "--seed", "0", "--browser", str(CHROMIUM)]) == 0
     assert write_filings(tmp_path / "drawn", seed=0) == [
         json.loads(line) for line in (printed / "questions.jsonl").read_text().splitlines()
     ]
