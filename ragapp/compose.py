@@ -23,6 +23,7 @@ from typing import Mapping, Sequence
 from ragapp.documents import Hit, Passage
 from ragapp.embedder import Embedder
 from ragapp.extract import CONTEXT_WEIGHT, MIN_WORDS, Context, Quote, relevance, rank_bonus
+from ragapp.series import without_periods
 from ragapp.splitter import split_sentences
 from ragapp.text import content_words, fold, key, letter_words, names, numbers, stem
 
@@ -63,6 +64,19 @@ _FIGURE_WORDS = frozenset(
     expense expenses cost costs earnings eps dividend dividends debt inventories inventory payable receivable
     capex expenditures price rate salary allowance budget fee fees total balance""".split()
 )
+# Words by which a question picks one of several ("the largest city", "the first French Bible",
+# "the least used type"): an answer says the same of what it names.
+# Compared word for word, not by stems: "mostly" picks nothing.
+_PICKING_WORDS = frozenset(
+    """most least first last largest biggest smallest highest lowest best worst earliest oldest greatest longest
+    shortest""".split()
+)
+# A year as written in a text: four digits, no thousands separator ("1869", not "1,869" or "18690").
+_YEAR = re.compile(r"(?<![\d,.])(?:1\d{3}|20\d{2})(?![\d]|[,.]\d)")
+# Questions that ask how many or how much of something (a count, a sum, a share), which a year does
+# not answer, unless it is years that are counted ("How many years ...?").
+_COUNT_QUESTION = re.compile(r"^(?:and\s+)?(?:how (?:much|many)|what (?:percentage|share|proportion|amount|number))\b")
+_COUNTS_YEARS = re.compile(r"\b(?:years?|decades?|centur(?:y|ies)|millenni(?:um|a))\b")
 # Words that answer a "how much" without a number ("free", "no limit").
 _NO_AMOUNT_WORDS = frozenset(stem(w) for w in "free full unlimited no none".split())
 # Words that name people by what they do: a "who" question about a role is answered by one.
@@ -113,7 +127,9 @@ def answer_type(question: str) -> str | None:
     if re.match(r"^(?:and\s+)?(?:how (?:much|many|long|often|far|big|large|high|old|fast|quickly|soon)|what (?:percentage|share|proportion|amount|number))\b", q):
         return AMOUNT
     # "What was Acme's gross margin?", "What were the total assets?": a figure is asked for.
-    figure = re.match(r"^(?:and\s+)?(?:what|which)\s+(?:was|were|is|are|did)\b(.*)$", q)
+    # ("What did Saudi Arabia try to repress to compensate for its loss of stature?" asks what was
+    # done, not a figure: "did" is not a figure's verb.)
+    figure = re.match(r"^(?:and\s+)?(?:what|which)\s+(?:was|were|is|are)\b(.*)$", q)
     if figure and letter_words(figure.group(1)) & _FIGURE_WORDS:
         return AMOUNT
     if re.match(r"^(?:and\s+)?(?:when|by when|until when|since when|what (?:year|date|day|month|time))\b", q) or re.search(r"\bin what year\b", q):
@@ -142,10 +158,56 @@ def holds_type(sentence: str, kind: str | None, question: str, quoted: bool = Fa
         new_names = (names(sentence) | first) - asked
         return bool(new_names or (plain & _PERSON_WORDS) - asked)
     if kind == AMOUNT:
-        return bool(numbers(sentence) or plain & (_NUMBER_WORDS | _NO_AMOUNT_WORDS))
+        figures = numbers(sentence)
+        q = question.strip().lower()
+        if _COUNT_QUESTION.match(q) and not _COUNTS_YEARS.search(q):
+            # "How many students did Eliot teach?" is not answered by "his tenure (1869-1909)".
+            figures = numbers(_YEAR.sub(" ", sentence))
+        return bool(figures or plain & (_NUMBER_WORDS | _NO_AMOUNT_WORDS))
     if kind == TIME:
         return bool(numbers(sentence) or plain & (_TIME_WORDS | _NUMBER_WORDS))
     return True
+
+
+_ORDINAL_WORDS = {
+    w: str(n) for n, w in enumerate(
+        """first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth
+        fifteenth sixteenth seventeenth eighteenth nineteenth twentieth""".split(), start=1)
+}
+_CENTURY = re.compile(rf"\b(\d{{1,2}}|{'|'.join(_ORDINAL_WORDS)})(?:st|nd|rd|th)?[\s-]+century\b", re.IGNORECASE)
+
+
+def _century_start(match: re.Match) -> str:
+    """The hundred a century begins with: the 18th century is the 1700s."""
+    n = match.group(1).lower()
+    return str((int(_ORDINAL_WORDS.get(n, n)) - 1) * 100)
+
+
+def _numbers_named(text: str) -> set[str]:
+    """The numbers a question names, a century as its hundred ("the 21st century": 2000)."""
+    return numbers(_CENTURY.sub(lambda m: f" {_century_start(m)}s ", text))
+
+
+def _numbers_said(text: str) -> set[str]:
+    """The numbers a text says, in figures or in words: "Genghis' third son" says 3, "by the early 18th
+    century" the 1700s."""
+    said = numbers(text) | {_century_start(m) for m in _CENTURY.finditer(text)}
+    return said | {_ORDINAL_WORDS[w] for w in _plain_words(text) if w in _ORDINAL_WORDS}
+
+
+def says_what_is_asked(question: str, around: str) -> bool:
+    """Whether a sentence, read with its neighbours and the title of its document (around), holds
+    what the question attaches its answer to: each number the question names ("Warsaw's population
+    in 1901" is not answered by today's population, nor "the 22nd" by another rank) and each word
+    by which it picks one of several ("the least used type" is not answered by the most used one,
+    "the first French Bible" by a later one)."""
+    if not _numbers_named(question) <= _numbers_said(around):
+        return False
+    return _plain_words(question) & _PICKING_WORDS <= _plain_words(around)
+
+
+def _plain_words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
 
 
 # A capitalised word after a lower-case word, a number, a comma or a semicolon within a line: a
@@ -187,6 +249,11 @@ class Candidate:
 _TABLE_ROW = re.compile(r"^[^:;]{1,200}: [^;]*\d[^;]*(?:; [^;]*\d[^;]*)*$")
 
 
+# A sentence that only announces what comes next ("An example of a decision problem is the
+# following.", "The rules are:") answers nothing by itself.
+_INTRODUCES = re.compile(r"(?:\b(?:the following|as follows)\s*[.:]|:)\s*$", re.IGNORECASE)
+
+
 def candidates(hits: Sequence[Hit]) -> list[Candidate]:
     """Every sentence of the hits that could be quoted: long enough, not a heading, not a title."""
     found = []
@@ -194,7 +261,7 @@ def candidates(hits: Sequence[Hit]) -> list[Candidate]:
         title = hit.passage.title.strip().rstrip(".").lower()
         sentences = split_sentences(hit.passage.text)
         for position, sentence in enumerate(sentences):
-            if len(sentence.split()) < MIN_WORDS or sentence.startswith("#"):
+            if len(sentence.split()) < MIN_WORDS or sentence.startswith("#") or _INTRODUCES.search(sentence):
                 continue
             if title and sentence.strip().rstrip(".").lower() == title:
                 continue
@@ -259,6 +326,14 @@ def compose(
         return Composed()
     parts = question_parts(question)
     known = {n: _named_within(hit.passage.text) for n, hit in enumerate(hits, start=1)}
+    # What a sentence is read with when the question's numbers and picking words are looked for:
+    # its neighbours, and its document's title, file name and period (a quarterly report's
+    # figures are of its quarter, which the question names as "Q1 2024" or "the first quarter").
+    around = {}
+    for c in pool:
+        p = hits[c.n - 1].passage
+        around[c.n, c.position] = f"{c.window} {p.headline} {p.source.rsplit('/', 1)[-1]} {p.dated} {p.quarter}"
+    dated = {n for n, hit in enumerate(hits, start=1) if hit.passage.dated}
     chosen: list[Candidate] = []
     best = 0.0
     for i, part in enumerate(parts):
@@ -268,7 +343,12 @@ def compose(
             best = ranked[0].score
         kind = answer_type(part)
         needed = gate if i == 0 else gate * PART_GATE_SHARE
-        pick = next((c for c in ranked if c.score >= needed and holds_type(c.sentence, kind, part, True, known[c.n])), None)
+
+        def answers(c: Candidate) -> bool:
+            attached = without_periods(part) if c.n in dated else part
+            return holds_type(c.sentence, kind, part, True, known[c.n]) and says_what_is_asked(attached, around[c.n, c.position])
+
+        pick = next((c for c in ranked if c.score >= needed and answers(c)), None)
         if pick is None:
             if i == 0 and len(parts) == 1:
                 return Composed(best_score=best)
@@ -278,7 +358,7 @@ def compose(
         chosen.append(pick)
         companion = next(
             (c for c in ranked if c.n == pick.n and c.position != pick.position and c.score >= COMPANION_SHARE * pick.score
-             and holds_type(c.sentence, kind, part, True, known[c.n])),
+             and answers(c)),
             None,
         )
         if companion is not None and not any(c.n == companion.n and c.position == companion.position for c in chosen):

@@ -45,6 +45,10 @@ _YEAR = re.compile(r"(?<![\d,.$])((?:19|20)\d\d)(?![\d,])")
 _NEWEST = re.compile(r"\b(?:latest|newest|most recent|current|last|this|recent)\s+(?:(?:quarterly|annual|yearly|monthly)\s+)?"
                      r"(?:report|filing|quarter|version|edition|guide|policy|statement|release|10-?q|10-?k|period|document|one)s?\b",
                      re.IGNORECASE)
+# A span of a report's year that a question names by its place ("the first half of fiscal 2024",
+# "the first nine months", "year to date"), and the newest of a series ("its most recent 10-Q").
+_SPAN = re.compile(r"\b(?:first|second|third|fourth|last)\s+(?:half|quarter|(?:three|six|nine|twelve)\s+months)\b|"
+                   r"\byear[\s-]+to[\s-]+date\b|\b(?:latest|newest|most\s+recent)\b", re.IGNORECASE)
 # The period a periodic report says it is of, on its cover or first page.
 PERIOD_ENDED = re.compile(rf"\b(?:period|quarter|year|months)\s+ended\s+({_MONTH}\s+\d{{1,2}},?\s+(?:19|20)\d\d)", re.IGNORECASE)
 # SEC covers name the company on the line above this one.
@@ -182,6 +186,14 @@ def asked_period(question: str) -> Asked:
     spoken = _WRITTEN_DATE.sub(" ", question)
     years = frozenset(_YEAR.findall(spoken)) if not dates and not quarters else frozenset()
     return Asked(dates, quarters, years, bool(_NEWEST.search(question)))
+
+
+def without_periods(question: str) -> str:
+    """The question without the periods it names (dates, quarters, spans of a year, the newest),
+    which a dated document's period answers rather than the words of its sentences."""
+    for pattern in (_WRITTEN_DATE, _ISO_DATE, *_QUARTER_PATTERNS, _NEWEST, _SPAN):
+        question = pattern.sub(" ", question)
+    return question
 
 
 def series_key(source: str) -> str:

@@ -87,3 +87,48 @@ def test_what_happens_is_not_answered_with_the_opening_of_a_document_without_sec
     # The only heading is the document's title: there is no section that answers, so the question is
     # answered as one of fact (from its sentences), not with the article's first sentences.
     assert summarise(request, [Hit(article[0], 0.9)], Store(), HashEmbedder()) is None
+
+
+def test_an_answer_holds_the_number_and_the_picking_word_the_question_attaches_it_to():
+    from ragapp.compose import says_what_is_asked
+
+    population = "What was Warsaw's population in 1901?"
+    assert not says_what_is_asked(population, "Its population is estimated at 1.740 million residents.")
+    assert says_what_is_asked(population, "In 1901 the city had 711,988 inhabitants.")
+    # A year the document's title gives ("Annual report 2024") counts: the text reads with it.
+    assert says_what_is_asked("What was revenue in 2024?", "Revenue rose to 817 million. Annual report 2024")
+    least = "What is the least used type of reduction?"
+    assert not says_what_is_asked(least, "The most commonly used reduction is a polynomial-time reduction.")
+    assert says_what_is_asked(least, "Log-space reductions are the least used of them.")
+    assert not says_what_is_asked("When did the first French Bible appear?", "He published the whole Bible in French in 1530.")
+    assert says_what_is_asked("What is the dress code?", "There is no dress code.")
+    assert says_what_is_asked("What did India's mostly Hindu population fear?", "Iqbal feared that Hindus would ...")
+    # A number said in words, or a century for its hundred, is the same number.
+    assert says_what_is_asked("Who was Genghis's 3rd son?", "Under the reign of Genghis' third son, \u00d6gedei Khan, ...")
+    assert says_what_is_asked("How many Huguenots fled France by the 1700s?", "500,000 had fled by the early 18th century.")
+    assert not says_what_is_asked("How many Huguenots fled France by the 1700s?", "500,000 had fled by the 17th century.")
+
+
+def test_a_count_is_not_answered_by_a_year():
+    eliot = "How many students did Charles William Eliot teach throughout his tenure at Harvard?"
+    tenure = "President Charles W. Eliot's long tenure (1869\u20131909) transformed the college."
+    assert not holds_type(tenure, AMOUNT, eliot, quoted=True)
+    assert holds_type("Eliot taught 1,500 students in 1870.", AMOUNT, eliot, quoted=True)
+    # Years counted, or a length of time, are answered by years.
+    assert holds_type(tenure, AMOUNT, "How many years did Eliot's tenure last?", quoted=True)
+    assert holds_type("The theatre was in operation from 1870 to 1939.", AMOUNT, "How long was the theatre in operation?", quoted=True)
+
+
+def test_what_someone_did_is_not_a_figure_question():
+    assert answer_type("What did Saudi Arabia try to repress to compensate for its loss of stature?") is None
+    assert answer_type("What was Acme's net loss in 2024?") == AMOUNT
+
+
+def test_a_sentence_announcing_what_follows_is_not_quoted_as_an_answer():
+    from ragapp.compose import candidates
+    from ragapp.documents import Hit, Passage
+
+    text = "An example of a decision problem is the following. Is a given number prime? The rules are:"
+    hit = Hit(Passage(id="p", doc_id="d", text=text, source="c.md", path="/c.md", title="Complexity", page=None,
+                      start=0, end=len(text), content_hash="h", index=0), 1.0)
+    assert [c.sentence for c in candidates([hit])] == ["Is a given number prime?"]
