@@ -343,9 +343,10 @@ def compose(
             best = ranked[0].score
         kind = answer_type(part)
         needed = gate if i == 0 else gate * PART_GATE_SHARE
+        undated_part = without_periods(part) if dated else part
 
         def answers(c: Candidate) -> bool:
-            attached = without_periods(part) if c.n in dated else part
+            attached = undated_part if c.n in dated else part
             return holds_type(c.sentence, kind, part, True, known[c.n]) and says_what_is_asked(attached, around[c.n, c.position])
 
         pick = next((c for c in ranked if c.score >= needed and answers(c)), None)
