@@ -47,6 +47,11 @@ MAX_OPEN_FILES = 64
 _PASSED_ON = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ",
               "TESSDATA_PREFIX")  # where Tesseract's language data is, when not in its usual place
 _REASON_CHARS = 500  # a reason is one line for a person, whatever a worker sends
+# How long a new worker may take to start (Python and the reader's imports) before it says it is
+# ready. A file's time limit counts from then: on a busy machine starting a worker can take longer
+# than reading a file, and a file must not time out for the worker's start.
+START_LIMIT_S = 60.0
+_READY = {"status": "ready"}
 
 
 class BadReply(Exception):
@@ -214,6 +219,7 @@ def _serve(loader_spec: str, memory_mb: int) -> None:
     replies = reply_stream()
     limit_worker(memory_mb)
     limit = reply_limit(memory_mb)
+    send(replies, _READY)  # the first job's time limit starts now
     while True:
         try:
             job = receive(sys.stdin.fileno(), limit)
@@ -258,12 +264,16 @@ class _Worker:
         self.process = start_worker("ragapp.sandbox", loader, str(memory_mb), env=env)
         self.replies = FrameReader(self.process.stdout.fileno(), reply_limit(memory_mb))
         self.job: tuple[Path, Path] | None = None
+        self.ready = False  # until its first frame says so; it may be sent a job meanwhile
+        self.start_deadline = time.monotonic() + START_LIMIT_S
         self.deadline = 0.0
+        self.timeout_s = 0.0
         self.retiring = False
 
     def start(self, job: tuple[Path, Path], timeout_s: float) -> None:
-        self.job = job
-        self.deadline = time.monotonic() + timeout_s
+        self.job, self.timeout_s = job, timeout_s
+        # A worker still starting reads the job once ready: the time limit counts from then.
+        self.deadline = time.monotonic() + timeout_s if self.ready else self.start_deadline
         try:
             send(self.process.stdin, {"path": str(job[0]), "root": str(job[1])})
         except OSError:  # the worker died meanwhile: its output ends, and the job gets its reason
@@ -363,7 +373,10 @@ class Sandbox:
                     outcome = self._collect(worker) if worker.process.stdout in readable else None
                     if outcome is None and time.monotonic() >= worker.deadline:  # no reply, or half of one
                         worker.stop(kill=True)
-                        outcome = Parsed(*worker.job, reason=self._timed_out(), timed_out=True)
+                        if worker.ready:
+                            outcome = Parsed(*worker.job, reason=self._timed_out(), timed_out=True)
+                        else:  # the machine, not the file: the file is tried again next time
+                            outcome = Parsed(*worker.job, reason=f"the reader did not start within {START_LIMIT_S:g} s")
                     if outcome is None:
                         continue
                     if worker.retiring or worker.process.poll() is not None:  # replace it
@@ -386,6 +399,12 @@ class Sandbox:
             if frame is None:
                 return None
             reply = decode(frame)
+            if not worker.ready:
+                if reply != _READY:
+                    raise BadReply("no ready signal")
+                worker.ready = True
+                worker.deadline = time.monotonic() + worker.timeout_s
+                return None
             parsed = self._parsed(path, root, reply)
             worker.retiring = reply["retire"]
             return parsed

@@ -18,7 +18,10 @@ def load(path: Path, root: Path):
         while True:  # an infinite loop, as in pypdf's advisories
             time.sleep(1)
     if ".hog." in name:
-        hoard = [bytearray(256 * 1024 * 1024) for _ in range(64)]  # 16 GiB, more than any cap
+        # 16 GiB, more than any cap, in pieces each over the test's cap: the first is refused at
+        # once. Smaller pieces are each written to (zeroed) before the next is asked for, which on
+        # a busy machine took longer than the file's time limit, so it timed out instead.
+        hoard = [bytearray(4 * 1024 * 1024 * 1024) for _ in range(4)]
         return hoard
     if ".crash." in name:
         os.kill(os.getpid(), signal.SIGSEGV)

@@ -84,6 +84,18 @@ def test_every_hostile_file_gets_one_clear_outcome_and_the_rest_is_stored(tmp_pa
     assert took < 30  # the endless file cost its time limit, not forever
 
 
+def test_a_file_is_not_timed_out_for_the_time_its_worker_takes_to_start(tmp_path, store_at):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("one.md", "two.md", "three.md"):
+        (folder / name).write_text(f"# {name}\n\nThe canteen serves soup on Mondays.\n")
+    # Each worker takes 2.5 s to start, and a file may take 1 s to read.
+    report = _run(folder, store_at(), limits=Limits(parse_timeout_s=1, parse_memory_mb=1024, max_file_mb=1, loader="slow_start:load"))
+    assert {o.source: (o.status, o.reason) for o in report.outcomes} == {
+        name: (ADDED, "") for name in ("one.md", "two.md", "three.md")
+    }
+
+
 def test_an_unchanged_broken_file_is_not_read_again(tmp_path, hostile_folder, store_at):
     store = store_at()
     _run(hostile_folder, store)
