@@ -124,16 +124,20 @@ class Passage:
     quarter: str = ""
 
     def metadata(self) -> dict[str, Any]:
-        """Chroma metadata: scalar values only, no None."""
-        data = {k: v for k, v in asdict(self).items() if k not in ("id", "text") and v is not None and v != ""}
+        """Chroma metadata: scalar values only, no None. The text is one of them, not Chroma's
+        document: Chroma indexes each document for a full-text search of its own, which ragapp
+        never asks for (its word index does that), and which took half the time of storing."""
+        data = {k: v for k, v in asdict(self).items() if k != "id" and v is not None and v != ""}
         return data
 
     @classmethod
-    def from_record(cls, passage_id: str, text: str, metadata: dict[str, Any]) -> "Passage":
+    def from_record(cls, passage_id: str, document: str | None, metadata: dict[str, Any]) -> "Passage":
+        """The passage of a Chroma record; its text is Chroma's document where it was stored
+        so (passages stored before the text moved into the metadata)."""
         return cls(
             id=passage_id,
             doc_id=metadata["doc_id"],
-            text=text,
+            text=metadata.get("text", document if document is not None else ""),
             source=metadata["source"],
             path=metadata["path"],
             title=metadata.get("title", ""),

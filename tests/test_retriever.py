@@ -234,3 +234,29 @@ def test_the_same_passage_in_two_copies_of_a_file_is_retrieved_once(store, sampl
         hits = retrieve("What is the daily allowance for meals when travelling?", HashEmbedder(), store, 5, mode=mode)
         texts = [h.passage.text for h in hits]
         assert len(hits) == 5 and len(set(texts)) == 5, mode
+
+
+def test_passages_stored_with_their_text_as_chromas_document_are_read_and_found_as_before(store, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "parking.md").write_text("# Parking\n\nStaff park in the north garage with a blue permit.\n")
+    (folder / "canteen.md").write_text("# Canteen\n\nThe canteen serves soup on Mondays and fish on Fridays.\n")
+    _ingest(store, folder)
+    parking = next(r for r in store.documents() if r.source == "parking.md")
+    stored = store.passages_of(parking.doc_id)
+    # Written the way passages were stored before: the text as Chroma's document, not in the metadata.
+    vectors = store.vectors([p.id for p in stored])
+    old_metadata = [{k: v for k, v in p.metadata().items() if k != "text"} for p in stored]
+    store._collection.delete(ids=[p.id for p in stored])
+    store._collection.add(
+        ids=[p.id for p in stored], documents=[p.text for p in stored], metadatas=old_metadata,
+        embeddings=[vectors[p.id] for p in stored],
+    )
+    assert "text" not in store._collection.get(ids=[stored[0].id], include=["metadatas"])["metadatas"][0]
+    assert store.passages_of(parking.doc_id) == stored
+    question = "Where do staff park?"
+    vector = HashEmbedder().embed_batch([question])[0]
+    top = retrieve(question, HashEmbedder(), store, 2)
+    assert top[0].passage.text == stored[0].text and "north garage" in top[0].passage.text
+    assert store.hits([stored[0].id], vector)[stored[0].id].passage.text == stored[0].text
+    assert {h.passage.text for h in store.query(vector, 2)} == {p.text for r in store.documents() for p in store.passages_of(r.doc_id)}

@@ -211,8 +211,7 @@ class Store:
             self._chroma(
                 lambda c: c.upsert(
                     ids=[p.id for p in part],
-                    documents=[p.text for p in part],
-                    metadatas=[p.metadata() for p in part],
+                    metadatas=[p.metadata() for p in part],  # the text with them (see Passage.metadata)
                     embeddings=[list(v) for v in vectors[at : at + batch]],
                 )
             )
