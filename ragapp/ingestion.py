@@ -331,6 +331,19 @@ class _Run:
             vectors = self.embedder.embed_batch([p.text for w in waiting for p in w.passages])
         except Exception:
             vectors = None  # find out which file it was: embed them one by one
+        if vectors is not None:
+            at, files = 0, []
+            for item in waiting:
+                files.append((item.document, item.passages, vectors[at : at + len(item.passages)]))
+                at += len(item.passages)
+            try:  # all at once: a Chroma call costs as much again for each file stored alone
+                self.store.replace_documents(files, self.cut, self._precision)
+            except Exception:
+                pass  # find out which file it was: store them one by one, below
+            else:
+                for item in waiting:
+                    self._stored(item)
+                return
         at = 0
         for item in waiting:
             path, source = item.document.path, self._source(item.index)
@@ -344,9 +357,12 @@ class _Run:
             except Exception as exc:  # one bad file must not stop the batch
                 self._settle(item.index, FileOutcome(path, source, FAILED, reason=f"{type(exc).__name__}: {exc}"))
                 continue
-            status = UPDATED if item.previous else ADDED
-            self._settle(item.index, FileOutcome(path, source, status, passages=len(item.passages),
-                                            ocr_pages=item.document.ocr_pages))
+            self._stored(item)
+
+    def _stored(self, item: _Waiting) -> None:
+        status = UPDATED if item.previous else ADDED
+        self._settle(item.index, FileOutcome(item.document.path, self._source(item.index), status,
+                                             passages=len(item.passages), ocr_pages=item.document.ocr_pages))
 
     def _settle(self, index: int, outcome: FileOutcome) -> None:
         self.outcomes[index] = outcome

@@ -129,7 +129,10 @@ def test_an_interrupted_write_is_undone_and_redone_to_the_state_of_a_clean_run(t
     with pytest.raises(KeyboardInterrupt):
         _run(sample_copy, store, limits=Limits())
     manifest.put = real_put
-    assert len(manifest.unfinished(store.name)) == 1
+    # The file being recorded is unfinished, and so are the others stored in the same write; the
+    # ones recorded before it are not.
+    unfinished = set(manifest.unfinished(store.name))
+    assert calls[2][1].doc_id in unfinished and not {c[1].doc_id for c in calls[:2]} & unfinished
     # Meanwhile the half-written file was deleted: a clean run would never have seen it.
     half_written = Path(calls[2][1].path)
     half_written.unlink()
@@ -373,3 +376,24 @@ def test_a_worker_may_not_write_big_files_or_open_many(tmp_path, name, reason):
     assert parsed.document is None and reason in parsed.reason
     written = path.with_suffix(".out")
     assert not written.exists() or written.stat().st_size <= 64 * 1024 * 1024
+
+
+def test_files_stored_together_are_told_apart_when_one_cannot_be_stored(tmp_path, store_at):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("one.md", "two.md", "three.md"):
+        (folder / name).write_text(f"# {name}\n\nThe canteen serves soup on Mondays.\n")
+    store = store_at()
+    real_upsert = store._upsert
+
+    def refuse_two(passages, vectors):  # as a store refuses a record it cannot hold
+        if any(p.source == "two.md" for p in passages):
+            raise ValueError("a record the store cannot hold")
+        return real_upsert(passages, vectors)
+
+    store._upsert = refuse_two
+    outcomes = _outcomes(_run(folder, store, limits=Limits()))
+    assert {name: o.status for name, o in outcomes.items()} == {"one.md": ADDED, "two.md": FAILED, "three.md": ADDED}
+    assert "a record the store cannot hold" in outcomes["two.md"].reason
+    assert {r.source for r in store.documents()} == {"one.md", "three.md"}
+    assert len(_state(store)[0]) == sum(r.passages for r in store.documents())  # nothing of two.md is left

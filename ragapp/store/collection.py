@@ -177,31 +177,47 @@ class Store:
         """Store a file's passages, drop the ones of its previous version, then record it.
 
         Callers hold the write lock."""
-        self._manifest.begin(self.name, document.doc_id)
-        new_ids = {p.id for p in passages}
-        old_ids = set(self._ids_of(document.doc_id))
-        self._upsert(passages, vectors)
-        stale = sorted(old_ids - new_ids)
+        self.replace_documents([(document, passages, vectors)], recipe, precision)
+
+    def replace_documents(
+        self, files: Sequence[tuple[Document, Sequence[Passage], Sequence[list[float]]]], recipe: str = "",
+        precision: str = "",
+    ) -> None:
+        """replace_document for several files (document, passages, vectors) in a few Chroma calls
+        for them all: each call has a cost of its own, and small files are many (storing 812
+        passages took 0.54-0.62 s in calls of 51, 0.36-0.46 s in calls of 203). A crash midway
+        leaves every one of them unfinished, and the next writer redoes them.
+
+        Callers hold the write lock."""
+        if not files:
+            return
+        for document, _, _ in files:
+            self._manifest.begin(self.name, document.doc_id)
+        passages = [p for _, file_passages, _ in files for p in file_passages]
+        old_ids = set(self._ids_of_all([document.doc_id for document, _, _ in files]))
+        self._upsert(passages, [v for _, _, file_vectors in files for v in file_vectors])
+        stale = sorted(old_ids - {p.id for p in passages})
         if stale:
             self._chroma(lambda c: c.delete(ids=stale))
-        # The manifest is written last: a crash before this line makes the next run redo the file.
-        self._manifest.put(
-            self.name,
-            DocumentRecord(
-                doc_id=document.doc_id,
-                path=document.path,
-                source=document.source,
-                title=document.title,
-                kind=document.kind,
-                content_hash=document.content_hash,
-                pages=sum(1 for p in document.pages if p.number is not None),
-                passages=len(passages),
-                ingested_at=time.time(),
-                recipe=recipe,
-                precision=precision,
-            ),
-            passages,
-        )
+        # The manifest is written last: a crash before this line makes the next run redo the files.
+        for document, file_passages, _ in files:
+            self._manifest.put(
+                self.name,
+                DocumentRecord(
+                    doc_id=document.doc_id,
+                    path=document.path,
+                    source=document.source,
+                    title=document.title,
+                    kind=document.kind,
+                    content_hash=document.content_hash,
+                    pages=sum(1 for p in document.pages if p.number is not None),
+                    passages=len(file_passages),
+                    ingested_at=time.time(),
+                    recipe=recipe,
+                    precision=precision,
+                ),
+                file_passages,
+            )
 
     def _upsert(self, passages: Sequence[Passage], vectors: Sequence[list[float]]) -> None:
         with self.chroma.translate_errors():
@@ -272,7 +288,11 @@ class Store:
         return unfinished
 
     def _ids_of(self, doc_id: str) -> list[str]:
-        return list(self._chroma(lambda c: c.get(where={"doc_id": doc_id}, include=[]))["ids"])
+        return self._ids_of_all([doc_id])
+
+    def _ids_of_all(self, doc_ids: Sequence[str]) -> list[str]:
+        where = {"doc_id": doc_ids[0]} if len(doc_ids) == 1 else {"doc_id": {"$in": list(doc_ids)}}
+        return list(self._chroma(lambda c: c.get(where=where, include=[]))["ids"])
 
     # --- passages ----------------------------------------------------------------------------
 
