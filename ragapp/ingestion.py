@@ -241,9 +241,10 @@ class _Run:
             index, previous, digest = to_read[str(parsed.path)]
             source = self._source(index)
             if parsed.document is None:
-                self.store.remember_failure(
-                    document_id(str(parsed.path)), digest, self.limits.attempt(self.cut), parsed.reason, source
-                )
+                if parsed.files_fault:
+                    self.store.remember_failure(
+                        document_id(str(parsed.path)), digest, self.limits.attempt(self.cut), parsed.reason, source
+                    )
                 self._settle(index, FileOutcome(str(parsed.path), source, FAILED, reason=parsed.reason))
                 continue
             document = self._named(parsed.document, source)

@@ -68,6 +68,9 @@ class Parsed:
     document: Any = None  # ragapp.documents.Document
     reason: str = ""
     timed_out: bool = False
+    # False where the machine failed, not the file (its worker did not start): the file is read
+    # again by the next ingest rather than remembered as broken.
+    files_fault: bool = True
 
 
 def write_frame(stream, data: bytes) -> None:
@@ -376,7 +379,8 @@ class Sandbox:
                         if worker.ready:
                             outcome = Parsed(*worker.job, reason=self._timed_out(), timed_out=True)
                         else:  # the machine, not the file: the file is tried again next time
-                            outcome = Parsed(*worker.job, reason=f"the reader did not start within {START_LIMIT_S:g} s")
+                            reason = f"the reader did not start within {START_LIMIT_S:g} s"
+                            outcome = Parsed(*worker.job, reason=reason, files_fault=False)
                     if outcome is None:
                         continue
                     if worker.retiring or worker.process.poll() is not None:  # replace it

@@ -96,6 +96,21 @@ def test_a_file_is_not_timed_out_for_the_time_its_worker_takes_to_start(tmp_path
     }
 
 
+def test_a_worker_that_cannot_start_fails_the_file_this_time_only(tmp_path, store_at, monkeypatch):
+    from ragapp import sandbox
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "one.md").write_text("# One\n\nThe canteen serves soup on Mondays.\n")
+    store = store_at()
+    slow = Limits(parse_timeout_s=1, parse_memory_mb=1024, max_file_mb=1, loader="slow_start:load")
+    monkeypatch.setattr(sandbox, "START_LIMIT_S", 1.0)  # the worker takes 2.5 s to start
+    failed = _outcomes(_run(folder, store, limits=slow))["one.md"]
+    assert (failed.status, failed.reason) == (FAILED, "the reader did not start within 1 s")
+    monkeypatch.setattr(sandbox, "START_LIMIT_S", 60.0)
+    assert _outcomes(_run(folder, store, limits=slow))["one.md"].status == ADDED  # read again, not remembered
+
+
 def test_an_unchanged_broken_file_is_not_read_again(tmp_path, hostile_folder, store_at):
     store = store_at()
     _run(hostile_folder, store)
