@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -158,6 +159,8 @@ class SentenceTransformerEmbedder:
             tokenizer = Tokenizer.from_file(str(tokenizer_file))
             tokenizer.no_truncation()  # the model reads at most 256 tokens; counting must see all
             tokenizer.no_padding()
+            if WordTokenCounter.fits(json.loads(tokenizer_file.read_text(encoding="utf-8"))):
+                return WordTokenCounter(tokenizer)
             return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
 
         def count(text: str) -> int:
@@ -165,3 +168,64 @@ class SentenceTransformerEmbedder:
                 return len(self._loaded().tokenizer.tokenize(text))
 
         return count
+
+
+class WordTokenCounter:
+    """Token counts of a BERT-style tokenizer, added up word by word, each word's count remembered.
+
+    Such a tokenizer cuts text into words at white space before it cuts words into tokens, so a
+    text's count is the sum of its words' counts. Most of the tokenizer's time goes into cleaning
+    and cutting the whole text (0.2 s of 0.23 s for the 544,000 characters of squad2-dev's
+    articles); the words of a collection repeat, so counting them once each is about ten times
+    as fast, which matters because the splitter measures every piece of every page it cuts."""
+
+    # Control characters that Python counts as white space and BERT's normaliser deletes, so that
+    # the words either side of one are one word to the tokenizer.
+    _DELETED = str.maketrans("", "", "\x0b\x0c\x1c\x1d\x1e\x1f\x85")
+    MAX_WORDS = 200_000  # words remembered before the memory is cleared
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.counts: dict[str, int] = {}
+
+    @staticmethod
+    def fits(tokenizer_json: dict) -> bool:
+        """Whether the tokenizer cuts at white space first and deletes control characters: BERT's
+        normaliser (with its cleaning) and pre-tokenizer, as MiniLM and its kin have."""
+        normalizer = tokenizer_json.get("normalizer") or {}
+        pre_tokenizer = tokenizer_json.get("pre_tokenizer") or {}
+        return (
+            normalizer.get("type") == "BertNormalizer"
+            and normalizer.get("clean_text", True)
+            and pre_tokenizer.get("type") == "BertPreTokenizer"
+        )
+
+    def __call__(self, text: str) -> int:
+        counts, total, unknown = self.counts, 0, []
+        for word in text.translate(self._DELETED).split():
+            n = counts.get(word)
+            if n is None:
+                unknown.append(word)
+            else:
+                total += n
+        if unknown:
+            if len(counts) > self.MAX_WORDS:
+                counts.clear()
+            counts.update(self._counted(list(dict.fromkeys(unknown))))
+            total += sum(counts[word] for word in unknown)
+        return total
+
+    def _counted(self, words: list[str]) -> dict[str, int]:
+        """Each word's count, from one call of the tokenizer on all of them (one call per word
+        costs more than the words themselves): each token belongs to the word its offset is in."""
+        ends, at = [], -1
+        for word in words:
+            at += 1 + len(word)
+            ends.append(at)  # one past the word's last character in the joined text
+        found = [0] * len(words)
+        i = 0
+        for start, _ in self.tokenizer.encode(" ".join(words), add_special_tokens=False).offsets:
+            while start >= ends[i]:
+                i += 1
+            found[i] += 1
+        return dict(zip(words, found))

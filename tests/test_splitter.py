@@ -75,3 +75,78 @@ def test_pdf_passages_follow_the_outline_and_never_cross_a_section():
     top_of_3 = min((p for p in passages if p.page == 3), key=lambda p: p.start)
     assert top_of_3.heading == "Foo" and not top_of_3.text.startswith("5 Bar")
     assert {p.heading for p in passages if p.page == 1} == {""}  # the contents page precedes every section
+
+
+
+def _bundled_tokenizer():
+    from tokenizers import Tokenizer
+
+    from ragapp.models import resolve_embed_model
+
+    tokenizer = Tokenizer.from_file(str(resolve_embed_model("") / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def test_tokens_counted_word_by_word_are_the_tokenizers_count_of_the_whole_text():
+    import random
+
+    from conftest import SHARED
+
+    from ragapp.embedder import SentenceTransformerEmbedder
+    from ragapp.models import resolve_embed_model
+
+    # Counting reads tokenizer.json alone: the model's weights are never loaded here.
+    counter = SentenceTransformerEmbedder(resolve_embed_model("")).count_tokens
+    tokenizer = _bundled_tokenizer()
+
+    def exact(text):
+        return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    odd = "ab\x0ccd e\x85f g\u200bh \u00e4 \u00fc \u5317\u4eac test_case $5 \u2014x na\u00efve \x00z \ufb01ne\x1fend\xa0nbsp \x0b"
+    assert counter(odd) == exact(odd)
+    # Control characters that Python splits words at and the tokenizer deletes: "a\x0cb" is "ab".
+    for joined in ("a\x0cb", "a\x0bb", "a\x85b", "a\x1fb"):
+        assert counter(joined) == exact(joined) == 1
+    files = sorted(p for p in SAMPLE.rglob("*") if p.is_file())
+    files += sorted((SHARED / "bench" / "squad2-dev" / "docs").glob("*.md"))[:6]
+    files += sorted(PDF_SAMPLES.rglob("*.pdf"))[:12]
+    rng, spans, cut = random.Random(0), 0, 0
+    for path in files:
+        try:
+            doc = load(path, path.parent)
+        except Exception:  # a sample that cannot be read has nothing to count
+            continue
+        for page in doc.pages:
+            assert counter(page.text) == exact(page.text), path
+            for _ in range(20):  # pieces starting and ending anywhere, mid-word included
+                start = rng.randrange(max(1, len(page.text)))
+                piece = page.text[start : start + rng.randrange(1, 2000)]
+                assert counter(piece) == exact(piece), (path, piece)
+                spans += 1
+        by_words = split(doc, counter, 200, 20)
+        assert [(p.id, p.text) for p in by_words] == [(p.id, p.text) for p in split(doc, exact, 200, 20)], path
+        cut += len(by_words)
+    assert spans > 500 and cut > 300
+
+
+def test_a_tokenizer_that_is_not_bert_s_is_counted_whole(tmp_path):
+    import json
+
+    from ragapp.embedder import SentenceTransformerEmbedder, WordTokenCounter
+    from ragapp.models import resolve_embed_model
+
+    tokenizer = json.loads((resolve_embed_model("") / "tokenizer.json").read_text(encoding="utf-8"))
+    assert WordTokenCounter.fits(tokenizer)
+    # A tokenizer that folds the space into the next word's first token counts no word alone.
+    tokenizer["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True}
+    (tmp_path / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
+    assert not WordTokenCounter.fits(tokenizer)
+    embedder = SentenceTransformerEmbedder(tmp_path)
+    from tokenizers import Tokenizer
+
+    own = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    own.no_padding()
+    assert embedder.count_tokens("Two words here") == len(own.encode("Two words here", add_special_tokens=False).ids)
+    assert not isinstance(embedder._counter, WordTokenCounter)
