@@ -1,5 +1,7 @@
 """Hybrid retrieval: the lexical index stays in step with Chroma, and fusion orders as documented."""
 
+import dataclasses
+
 import pytest
 from fakes import HashEmbedder
 
@@ -236,7 +238,7 @@ def test_the_same_passage_in_two_copies_of_a_file_is_retrieved_once(store, sampl
         assert len(hits) == 5 and len(set(texts)) == 5, mode
 
 
-def test_passages_stored_with_their_text_as_chromas_document_are_read_and_found_as_before(store, tmp_path):
+def test_passages_stored_with_their_text_as_chromas_document_and_a_key_per_field_are_read_and_found_as_before(store, tmp_path):
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "parking.md").write_text("# Parking\n\nStaff park in the north garage with a blue permit.\n")
@@ -244,9 +246,9 @@ def test_passages_stored_with_their_text_as_chromas_document_are_read_and_found_
     _ingest(store, folder)
     parking = next(r for r in store.documents() if r.source == "parking.md")
     stored = store.passages_of(parking.doc_id)
-    # Written the way passages were stored before: the text as Chroma's document, not in the metadata.
+    # Written the way passages were stored before: the text as Chroma's document, each field a key.
     vectors = store.vectors([p.id for p in stored])
-    old_metadata = [{k: v for k, v in p.metadata().items() if k != "text"} for p in stored]
+    old_metadata = [{k: v for k, v in dataclasses.asdict(p).items() if k not in ("id", "text") and v not in (None, "")} for p in stored]
     store._collection.delete(ids=[p.id for p in stored])
     store._collection.add(
         ids=[p.id for p in stored], documents=[p.text for p in stored], metadatas=old_metadata,
