@@ -55,6 +55,18 @@ def test_float32_and_bf16_vectors_agree(embedders):
     assert np.allclose(np.linalg.norm(half, axis=1), 1.0, atol=1e-3)  # still normalised for cosine search
 
 
+def test_vectors_are_sentence_transformers_own(embedders):
+    """The embedder runs the model's steps itself (fewer milliseconds per question): its vectors
+    are still those SentenceTransformer.encode gives, at both precisions, one text or many."""
+    passages = [p for path in sorted(SAMPLE.rglob("*.md")) for p in path.read_text().split("\n\n") if p.strip()]
+    for embedder in embedders.values():
+        for texts in ([QUESTIONS[0]], QUESTIONS[:5] + passages[:40]):
+            ours = np.array(embedder.embed_batch(texts))
+            theirs = embedder._loaded().encode(texts, batch_size=embedder.batch_size, normalize_embeddings=True)
+            assert ours.dtype == np.float64 and theirs.shape == ours.shape
+            assert np.allclose(ours, theirs, atol=1e-6), embedder.precision.value
+
+
 def test_a_store_written_at_one_precision_is_searched_at_the_other(tmp_path, embedders):
     """Each pairing finds the top passage that searching at the store's own precision finds."""
     tops: dict[tuple[str, str], list[str]] = {}
