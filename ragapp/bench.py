@@ -35,7 +35,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _raw_embedding_rate(embedder: Embedder, texts: list[str]) -> float:
     """Passages/s of the model alone: every text in one call, so the model batches them its own
-    best way (sentence-transformers sorts them by length first)."""
+    best way (sorted by length, one batch after another)."""
     started = time.perf_counter()
     embedder.embed_batch(texts)
     return len(texts) / (time.perf_counter() - started)
