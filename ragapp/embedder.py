@@ -108,7 +108,7 @@ class SentenceTransformerEmbedder:
 
     def _encode(self, texts: list[str]):
         """Unit vectors of one batch: the model's own steps, as SentenceTransformer.encode takes them
-        (the same vectors, bit for bit), without the checks and the walk over every module that
+        (for the same batch, the same vectors bit for bit), without the checks and the walk over every module that
         encode makes at each call. They cost a millisecond of the 5 to 9 that one question takes."""
         import torch
 
