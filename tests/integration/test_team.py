@@ -7,6 +7,7 @@ import json
 import random
 import shutil
 import threading
+import traceback
 
 import pytest
 from conftest import ROOT, SHARED
@@ -162,7 +163,7 @@ def test_ten_app_sessions_asking_at_once_see_only_their_own_conversation(ingeste
     monkeypatch.setenv("RAGAPP_STORE_DIR", str(pipeline.settings.store_dir))
     monkeypatch.setenv("RAGAPP_UPLOAD_DIR", str(pipeline.settings.store_dir.parent / "uploads"))
     sessions: dict[int, AppTest] = {}
-    errors: list[BaseException] = []
+    errors: list[str] = []
 
     def session(n: int) -> None:
         try:
@@ -171,15 +172,15 @@ def test_ten_app_sessions_asking_at_once_see_only_their_own_conversation(ingeste
             for k in range(3):
                 at.chat_input[0].set_value(SAMPLE_QUESTIONS[(n + k) % len(SAMPLE_QUESTIONS)][0]).run()
             sessions[n] = at
-        except BaseException as exc:  # noqa: BLE001 - counted below
-            errors.append(exc)
+        except BaseException:  # noqa: BLE001 - counted below, with where it was raised
+            errors.append(f"session {n}: {traceback.format_exc()}")
 
     threads = [threading.Thread(target=session, args=(n,)) for n in range(10)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(900)
-    assert errors == []
+    assert not errors, "\n".join(errors)
     assert len(sessions) == 10
     for n, at in sessions.items():
         assert not at.exception
